@@ -1,0 +1,42 @@
+//! Key -> data group. A stable hash (64-bit FNV-1a, fixed here forever: changing it would
+//! move every key) modulo the number of data groups, fixed at cluster creation.
+
+use super::directory::GroupId;
+
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// Data groups are numbered 1..=data_groups (group 0 is meta).
+pub fn data_group_for_key(key: &[u8], data_groups: u64) -> GroupId {
+    1 + stable_hash(key) % data_groups.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_the_published_fnv1a() {
+        assert_eq!(stable_hash(b""), 0xcbf29ce484222325);
+        assert_eq!(stable_hash(b"a"), 0xaf63dc4c8601ec8c);
+    }
+
+    #[test]
+    fn keys_spread_over_every_data_group() {
+        let mut counts = [0u32; 6];
+        for i in 0..6000 {
+            let g = data_group_for_key(format!("key-{i}").as_bytes(), 6);
+            assert!((1..=6).contains(&g));
+            counts[(g - 1) as usize] += 1;
+        }
+        for c in counts {
+            assert!((800..1200).contains(&c), "{counts:?}");
+        }
+    }
+}

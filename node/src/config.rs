@@ -1,0 +1,430 @@
+//! Node configuration: a TOML file, then environment overrides, then validation.
+//!
+//! Every field can be set by an environment variable `STRATUS_<FIELD>`, with `__` between
+//! nested names: `STRATUS_NODE_ID=2`, `STRATUS_RAFT__HEARTBEAT_MS=50`,
+//! `STRATUS_CREDENTIALS__SECRET_KEY=...`. A value is read as a TOML value when it parses
+//! as one (numbers, booleans, arrays such as
+//! `STRATUS_PEERS='[{id=1, zone="az-a", grpc="n1:7000", http="n1:4566"}]'`) and as a
+//! string otherwise. Unknown fields and bad values are errors that name the field.
+
+use std::net::ToSocketAddrs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::NodeInfo;
+
+pub const ENV_PREFIX: &str = "STRATUS_";
+const TOP_LEVEL_FIELDS: [&str; 12] = [
+    "node_id",
+    "zone",
+    "data_dir",
+    "cluster_name",
+    "grpc_listen",
+    "http_listen",
+    "data_groups",
+    "peers",
+    "credentials",
+    "raft",
+    "limits",
+    "request_timeout_ms",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub node_id: u64,
+    pub zone: String,
+    pub data_dir: PathBuf,
+    #[serde(default = "default_cluster_name")]
+    pub cluster_name: String,
+    /// Where this node's gRPC server listens (node-to-node and clients).
+    #[serde(default = "default_grpc_listen")]
+    pub grpc_listen: String,
+    /// Where the HTTP edge listens (AWS-compatible APIs, /_stratus/health, /_stratus/metrics).
+    #[serde(default = "default_http_listen")]
+    pub http_listen: String,
+    /// Number of data groups, fixed when the cluster is created.
+    #[serde(default = "default_data_groups")]
+    pub data_groups: u64,
+    /// Every node of the cluster, this one included, with the addresses others dial.
+    pub peers: Vec<PeerConfig>,
+    /// Root credentials of the AWS-compatible APIs.
+    pub credentials: Option<Credentials>,
+    #[serde(default)]
+    pub raft: RaftSettings,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    pub id: u64,
+    pub zone: String,
+    /// host:port other nodes and clients dial for gRPC.
+    pub grpc: String,
+    /// host:port of the node's HTTP edge.
+    pub http: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftSettings {
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot after this many log entries since the last one.
+    pub snapshot_logs: u64,
+    /// Log entries kept below a snapshot (followers that lag less catch up from the log).
+    pub keep_logs_after_snapshot: u64,
+    pub snapshot_chunk_bytes: u64,
+    pub install_snapshot_timeout_ms: u64,
+}
+
+impl Default for RaftSettings {
+    fn default() -> Self {
+        RaftSettings {
+            heartbeat_ms: 100,
+            election_timeout_min_ms: 800,
+            election_timeout_max_ms: 1600,
+            snapshot_logs: 20_000,
+            keep_logs_after_snapshot: 1_000,
+            snapshot_chunk_bytes: 4 * 1024 * 1024,
+            install_snapshot_timeout_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_value_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_value_bytes: crate::kv::model::DEFAULT_MAX_VALUE_BYTES,
+        }
+    }
+}
+
+fn default_cluster_name() -> String {
+    "stratus".into()
+}
+fn default_grpc_listen() -> String {
+    "0.0.0.0:7000".into()
+}
+fn default_http_listen() -> String {
+    "0.0.0.0:4566".into()
+}
+fn default_data_groups() -> u64 {
+    6
+}
+fn default_request_timeout_ms() -> u64 {
+    10_000
+}
+
+impl NodeConfig {
+    /// Load from an optional TOML file, overlay `STRATUS_*` variables from `env`, validate.
+    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let (mut table, origin) = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+                    origin: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                (table, path.display().to_string())
+            }
+            None => (toml::Table::new(), "from environment".to_string()),
+        };
+        apply_env(&mut table, env)?;
+        let config: NodeConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
+            origin,
+            message: e.to_string().trim().to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.node_id == 0 {
+            return invalid("node_id must be 1 or more".into());
+        }
+        if self.cluster_name.trim().is_empty() {
+            return invalid("cluster_name must not be empty".into());
+        }
+        if self.zone.trim().is_empty() {
+            return invalid("zone must not be empty".into());
+        }
+        let Some(me) = self.peers.iter().find(|p| p.id == self.node_id) else {
+            return invalid(format!("peers does not list this node (node_id {})", self.node_id));
+        };
+        if me.zone != self.zone {
+            return invalid(format!(
+                "zone is '{}' but peers lists node {} in zone '{}'",
+                self.zone, self.node_id, me.zone
+            ));
+        }
+        let mut ids: Vec<u64> = self.peers.iter().map(|p| p.id).collect();
+        ids.sort_unstable();
+        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return invalid(format!("peers lists node {} twice", w[0]));
+        }
+        for p in &self.peers {
+            if p.id == 0 {
+                return invalid("peer ids must be 1 or more".into());
+            }
+            check_host_port(&format!("peers[id={}].grpc", p.id), &p.grpc)?;
+            check_host_port(&format!("peers[id={}].http", p.id), &p.http)?;
+        }
+        check_listen("grpc_listen", &self.grpc_listen)?;
+        check_listen("http_listen", &self.http_listen)?;
+        if !(1..=1024).contains(&self.data_groups) {
+            return invalid(format!("data_groups must be between 1 and 1024, got {}", self.data_groups));
+        }
+        match &self.credentials {
+            None => {
+                return invalid(
+                    "credentials are required: set [credentials] access_key and secret_key \
+                     (or STRATUS_CREDENTIALS__ACCESS_KEY / STRATUS_CREDENTIALS__SECRET_KEY)"
+                        .into(),
+                )
+            }
+            Some(c) if c.access_key.is_empty() || c.secret_key.is_empty() => {
+                return invalid("credentials.access_key and credentials.secret_key must not be empty".into())
+            }
+            Some(_) => {}
+        }
+        let r = &self.raft;
+        if r.heartbeat_ms == 0 || r.heartbeat_ms >= r.election_timeout_min_ms {
+            return invalid(format!(
+                "raft.heartbeat_ms ({}) must be above 0 and below raft.election_timeout_min_ms ({})",
+                r.heartbeat_ms, r.election_timeout_min_ms
+            ));
+        }
+        if r.election_timeout_min_ms >= r.election_timeout_max_ms {
+            return invalid("raft.election_timeout_min_ms must be below raft.election_timeout_max_ms".into());
+        }
+        if r.snapshot_logs == 0 || r.snapshot_chunk_bytes < 1024 {
+            return invalid("raft.snapshot_logs must be above 0 and raft.snapshot_chunk_bytes at least 1024".into());
+        }
+        if self.limits.max_value_bytes == 0 || self.limits.max_value_bytes > 16 * 1024 * 1024 {
+            return invalid("limits.max_value_bytes must be between 1 and 16777216".into());
+        }
+        if self.request_timeout_ms < 100 {
+            return invalid("request_timeout_ms must be at least 100".into());
+        }
+        Ok(())
+    }
+
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        self.peers
+            .iter()
+            .map(|p| NodeInfo {
+                id: p.id,
+                zone: p.zone.clone(),
+                grpc_addr: p.grpc.clone(),
+                http_addr: p.http.clone(),
+            })
+            .collect()
+    }
+
+    pub fn openraft_config(&self) -> Result<openraft::Config, ConfigError> {
+        let r = &self.raft;
+        openraft::Config {
+            cluster_name: self.cluster_name.clone(),
+            heartbeat_interval: r.heartbeat_ms,
+            election_timeout_min: r.election_timeout_min_ms,
+            election_timeout_max: r.election_timeout_max_ms,
+            install_snapshot_timeout: r.install_snapshot_timeout_ms,
+            snapshot_max_chunk_size: r.snapshot_chunk_bytes,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(r.snapshot_logs),
+            max_in_snapshot_log_to_keep: r.keep_logs_after_snapshot,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| ConfigError::Invalid(format!("raft settings: {e}")))
+    }
+}
+
+fn check_host_port(field: &str, value: &str) -> Result<(), ConfigError> {
+    match value.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(ConfigError::Invalid(format!("{field} must be host:port, got '{value}'"))),
+    }
+}
+
+fn check_listen(field: &str, value: &str) -> Result<(), ConfigError> {
+    check_host_port(field, value)?;
+    value
+        .to_socket_addrs()
+        .map(|_| ())
+        .map_err(|e| ConfigError::Invalid(format!("{field} '{value}' does not resolve: {e}")))
+}
+
+/// Overlay `STRATUS_*` variables onto the table.
+fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+    for (var, raw) in env {
+        let Some(name) = var.strip_prefix(ENV_PREFIX) else { continue };
+        let path: Vec<String> = name.split("__").map(|s| s.to_ascii_lowercase()).collect();
+        if !TOP_LEVEL_FIELDS.contains(&path[0].as_str()) {
+            continue; // e.g. STRATUS_ENDPOINT belongs to the CLI
+        }
+        let value = parse_env_value(&raw);
+        let mut cursor = &mut *table;
+        for (i, part) in path.iter().enumerate() {
+            if part.is_empty() {
+                return Err(ConfigError::Env {
+                    var,
+                    message: "empty name segment".into(),
+                });
+            }
+            if i + 1 == path.len() {
+                cursor.insert(part.clone(), value.clone());
+            } else {
+                let entry = cursor
+                    .entry(part.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                cursor = match entry {
+                    toml::Value::Table(t) => t,
+                    _ => {
+                        return Err(ConfigError::Env {
+                            var,
+                            message: format!("'{part}' is not a section"),
+                        })
+                    }
+                };
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+node_id = 1
+zone = "az-a"
+data_dir = "/tmp/x"
+[[peers]]
+id = 1
+zone = "az-a"
+grpc = "127.0.0.1:7000"
+http = "127.0.0.1:4566"
+[credentials]
+access_key = "ak"
+secret_key = "sk"
+"#;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<NodeConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, text).unwrap();
+        NodeConfig::load(Some(&path), env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn a_good_file_loads_with_defaults() {
+        let c = load(GOOD, &[]).unwrap();
+        assert_eq!(c.cluster_name, "stratus");
+        assert_eq!(c.data_groups, 6);
+        assert_eq!(c.raft.heartbeat_ms, 100);
+        assert!(c.openraft_config().is_ok());
+    }
+
+    #[test]
+    fn the_documented_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/node.example.toml");
+        let c = NodeConfig::load(Some(&path), Vec::new()).unwrap();
+        assert_eq!(c.peers.len(), 3);
+        assert_eq!(c.raft, RaftSettings::default());
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn env_overrides_any_field() {
+        let c = load(
+            GOOD,
+            &[
+                ("STRATUS_DATA_GROUPS", "3"),
+                ("STRATUS_RAFT__HEARTBEAT_MS", "50"),
+                ("STRATUS_CREDENTIALS__SECRET_KEY", "other"),
+                ("STRATUS_CLUSTER_NAME", "prod"),
+                ("STRATUS_ENDPOINT", "ignored: belongs to the CLI"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.data_groups, 3);
+        assert_eq!(c.raft.heartbeat_ms, 50);
+        assert_eq!(c.credentials.unwrap().secret_key, "other");
+        assert_eq!(c.cluster_name, "prod");
+    }
+
+    #[test]
+    fn env_alone_is_a_complete_config() {
+        let env = [
+            ("STRATUS_NODE_ID", "2"),
+            ("STRATUS_ZONE", "az-b"),
+            ("STRATUS_DATA_DIR", "/data"),
+            ("STRATUS_PEERS", r#"[{id=2, zone="az-b", grpc="n2:7000", http="n2:4566"}]"#),
+            ("STRATUS_CREDENTIALS__ACCESS_KEY", "a"),
+            ("STRATUS_CREDENTIALS__SECRET_KEY", "b"),
+        ];
+        let c = NodeConfig::load(None, env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        assert_eq!(c.node_id, 2);
+        assert_eq!(c.peers[0].grpc, "n2:7000");
+    }
+
+    #[test]
+    fn bad_configs_name_the_problem() {
+        let err = |text: &str| load(text, &[]).unwrap_err().to_string();
+        assert!(err("node_id = ").contains("config"), "syntax error");
+        assert!(err(&GOOD.replace("node_id = 1", "node_id = \"one\"")).contains("node_id"));
+        assert!(err(&format!("{GOOD}\nbogus = 1")).contains("bogus"));
+        assert!(err(&GOOD.replace("[credentials]\naccess_key = \"ak\"\nsecret_key = \"sk\"", "")).contains("credentials are required"));
+        assert!(err(&GOOD.replace("node_id = 1", "node_id = 9")).contains("does not list this node"));
+        assert!(err(&GOOD.replace("grpc = \"127.0.0.1:7000\"", "grpc = \"nope\"")).contains("host:port"));
+        assert!(err(&GOOD.replace("zone = \"az-a\"\ndata_dir", "zone = \"az-b\"\ndata_dir")).contains("zone"));
+        let missing = load("node_id = 1", &[]).unwrap_err().to_string();
+        assert!(missing.contains("missing field"), "{missing}");
+        let e = NodeConfig::load(Some(Path::new("/nonexistent/x.toml")), Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("cannot read config file"));
+    }
+}

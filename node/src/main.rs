@@ -1,0 +1,129 @@
+//! `stratusd`: run one Stratus node, or a whole dev cluster in one process.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use stratus_node::dev::{self, DevOptions};
+use stratus_node::{NodeConfig, RunningNode};
+
+#[derive(Parser)]
+#[command(name = "stratusd", version, about = "Stratus node: distributed storage and messaging")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one node. Configuration from a TOML file and/or STRATUS_* environment variables.
+    Run {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Run an embedded cluster of several nodes over three zones on 127.0.0.1.
+    Dev {
+        /// Number of nodes (zones az-a, az-b, az-c in turn).
+        #[arg(long, default_value_t = 6)]
+        nodes: u64,
+        /// Where the nodes keep their data (default: <tmp>/stratus-dev).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Delete the data directory first.
+        #[arg(long)]
+        fresh: bool,
+        /// HTTP edge port of node 1; node i uses this + i - 1.
+        #[arg(long, default_value_t = 4566)]
+        http_port: u16,
+        /// gRPC port of node 1; node i uses this + i - 1.
+        #[arg(long, default_value_t = 7000)]
+        grpc_port: u16,
+        /// Number of data groups (fixed when the cluster is created).
+        #[arg(long, default_value_t = 6)]
+        data_groups: u64,
+    },
+}
+
+fn init_logging() {
+    let filter = std::env::var("STRATUS_LOG")
+        .ok()
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Run { config } => {
+            let config = NodeConfig::load(config.as_deref(), std::env::vars())?;
+            let node = RunningNode::start(config).await?;
+            stop_signal().await;
+            tracing::info!("stopping");
+            node.shutdown().await;
+        }
+        Command::Dev {
+            nodes,
+            data_dir,
+            fresh,
+            http_port,
+            grpc_port,
+            data_groups,
+        } => {
+            let data_dir = data_dir.unwrap_or_else(dev::default_data_dir);
+            if fresh && data_dir.exists() {
+                std::fs::remove_dir_all(&data_dir)
+                    .with_context(|| format!("cannot remove {}", data_dir.display()))?;
+            }
+            let opts = DevOptions {
+                nodes,
+                data_dir: data_dir.clone(),
+                http_port,
+                grpc_port,
+                data_groups,
+            };
+            let running = dev::start_dev_cluster(&opts).await?;
+            println!("Stratus dev cluster '{}': {} nodes over zones az-a, az-b, az-c", dev::DEV_CLUSTER_NAME, running.len());
+            println!("  data:        {}{}", data_dir.display(), if running[0].fresh { " (new)" } else { " (restarted with its data)" });
+            for (n, zone) in running.iter().zip(dev::ZONES.iter().cycle()) {
+                println!("  node {}  {}  grpc {}  http {}", n.id, zone, n.grpc_addr, n.http_addr);
+            }
+            println!("  AWS edge:    http://{}  (access key '{}', secret key '{}')", running[0].http_addr, dev::DEV_ACCESS_KEY, dev::DEV_SECRET_KEY);
+            println!("  health:      http://{}/_stratus/health", running[0].http_addr);
+            if dev::wait_for_leaders(&running, Duration::from_secs(60)).await {
+                println!("ready: every group has a leader. Try `stratus cluster status`; Ctrl-C stops the cluster.");
+            } else {
+                println!("warning: some groups have no leader yet; see `stratus cluster status`");
+            }
+            stop_signal().await;
+            println!("stopping");
+            for n in running {
+                n.shutdown().await;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! One running node: opens its store, starts the Raft groups it is a voter of, serves gRPC
+//! and the HTTP edge, and records the cluster in the meta group. `stratusd run` runs one;
+//! `stratusd dev` runs several in one process.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use stratus_proto::cluster::cluster_server::ClusterServer;
+use stratus_proto::kv::kv_server::KvServer;
+use stratus_proto::raft::group_router_server::GroupRouterServer;
+use stratus_proto::raft::raft_transport_server::RaftTransportServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::grpc_cluster::ClusterApi;
+use crate::api::grpc_kv::KvApi;
+use crate::api::http_edge::{self, EdgeState};
+use crate::cluster::routing::stable_hash;
+use crate::cluster::{Directory, GroupKind, META_GROUP};
+use crate::config::NodeConfig;
+use crate::data_group::DataGroupState;
+use crate::kv::KvService;
+use crate::meta::state::MetaState;
+use crate::meta::{ClusterRecord, MetaCommand, MetaReply};
+use crate::metrics::RpcMetrics;
+use crate::raft::codec;
+use crate::raft::host::{GroupHost, GroupSpec};
+use crate::raft::network::PeerChannels;
+use crate::raft::router::Router;
+use crate::raft::transport::TransportService;
+use crate::raft::ServiceState;
+use crate::store::identity::FORMAT_VERSION;
+use crate::store::{Identity, IdentityCheck, NodeStore};
+
+/// Largest gRPC message a client may send (a value of up to 16 MiB plus its key).
+const MAX_CLIENT_MESSAGE_BYTES: usize = 17 * 1024 * 1024;
+
+pub struct RunningNode {
+    pub id: u64,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub data_dir: std::path::PathBuf,
+    pub fresh: bool,
+    host: Arc<GroupHost>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// A fingerprint of what the cluster was created with: ids, zones and data groups.
+fn topology_fingerprint(config: &NodeConfig) -> u64 {
+    let mut peers: Vec<String> = config.peers.iter().map(|p| format!("{}@{}", p.id, p.zone)).collect();
+    peers.sort();
+    stable_hash(format!("{};groups={}", peers.join(","), config.data_groups).as_bytes())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl RunningNode {
+    pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
+        config.validate()?;
+        let raft_config = config.openraft_config()?;
+        let directory = Arc::new(Directory::build(&config.cluster_name, config.nodes(), config.data_groups)?);
+
+        let store = NodeStore::open(&config.data_dir)?;
+        let identity = Identity {
+            cluster_name: config.cluster_name.clone(),
+            node_id: config.node_id,
+            topology: topology_fingerprint(&config),
+            format_version: FORMAT_VERSION,
+        };
+        let fresh = store.check_identity(&identity)? == IdentityCheck::Fresh;
+
+        let grpc_listener = TcpListener::bind(&config.grpc_listen)
+            .await
+            .with_context(|| format!("cannot listen for gRPC on {}", config.grpc_listen))?;
+        let http_listener = TcpListener::bind(&config.http_listen)
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {}", config.http_listen))?;
+        let grpc_addr = grpc_listener.local_addr()?;
+        let http_addr = http_listener.local_addr()?;
+
+        let addrs: BTreeMap<u64, String> = directory.nodes.values().map(|n| (n.id, n.grpc_addr.clone())).collect();
+        let rpc_metrics = Arc::new(RpcMetrics::default());
+        let peers = Arc::new(PeerChannels::new(
+            config.cluster_name.clone(),
+            addrs.iter().map(|(k, v)| (*k, v.clone())).collect::<HashMap<_, _>>(),
+            rpc_metrics.clone(),
+        ));
+        let host = Arc::new(GroupHost::new(config.node_id, store.clone(), peers, raft_config));
+
+        for placement in directory.groups_of(config.node_id) {
+            let service: Arc<dyn ServiceState> = match placement.kind {
+                GroupKind::Meta => Arc::new(MetaState),
+                GroupKind::Data => Arc::new(DataGroupState),
+            };
+            let spec = GroupSpec {
+                id: placement.id,
+                kind: placement.kind.label(),
+                voters: placement.voters.clone(),
+                service,
+                initialize: placement.voters[0] == config.node_id,
+            };
+            host.start_group(spec, &addrs).await?;
+        }
+
+        let timeout = Duration::from_millis(config.request_timeout_ms);
+        let router = Arc::new(Router::new(host.clone(), directory.clone(), timeout));
+        let kv = Arc::new(KvService::new(router.clone(), config.limits.max_value_bytes));
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let transport = Arc::new(TransportService::new(host.clone()));
+        let grpc = tonic::transport::Server::builder()
+            .add_service(
+                RaftTransportServer::from_arc(transport.clone())
+                    .max_decoding_message_size(codec::MAX_MESSAGE_BYTES as usize)
+                    .max_encoding_message_size(codec::MAX_MESSAGE_BYTES as usize),
+            )
+            .add_service(
+                GroupRouterServer::from_arc(transport)
+                    .max_decoding_message_size(codec::MAX_MESSAGE_BYTES as usize)
+                    .max_encoding_message_size(codec::MAX_MESSAGE_BYTES as usize),
+            )
+            .add_service(
+                KvServer::new(KvApi::new(kv))
+                    .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
+            )
+            .add_service(ClusterServer::new(ClusterApi::new(host.clone(), directory.clone())));
+        let mut rx = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = grpc.serve_with_incoming_shutdown(incoming, stop).await {
+                tracing::error!("gRPC server stopped: {e}");
+            }
+        }));
+
+        let edge = http_edge::router(EdgeState {
+            host: host.clone(),
+            directory: directory.clone(),
+            rpc_metrics,
+        });
+        let mut rx = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(http_listener, edge).with_graceful_shutdown(stop).await {
+                tracing::error!("HTTP edge stopped: {e}");
+            }
+        }));
+
+        tasks.push(tokio::spawn(record_cluster(router, directory.clone(), shutdown_rx)));
+
+        tracing::info!(
+            node = config.node_id,
+            zone = %config.zone,
+            grpc = %grpc_addr,
+            http = %http_addr,
+            data_dir = %config.data_dir.display(),
+            fresh,
+            "node started"
+        );
+        Ok(RunningNode {
+            id: config.node_id,
+            grpc_addr,
+            http_addr,
+            data_dir: config.data_dir.clone(),
+            fresh,
+            host,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn host(&self) -> &Arc<GroupHost> {
+        &self.host
+    }
+
+    /// Stop serving, stop every Raft group and close the store.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        self.host.shutdown().await;
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+/// Record the cluster directory in the meta group (idempotent). A node whose configuration
+/// disagrees with the recorded cluster logs it loudly: its routing would be wrong.
+async fn record_cluster(router: Arc<Router>, directory: Arc<Directory>, mut stop: watch::Receiver<bool>) {
+    let command = codec::encode(&MetaCommand::RecordCluster(ClusterRecord {
+        directory: (*directory).clone(),
+        created_ms: now_ms(),
+    }));
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let attempt = router.write(META_GROUP, command.clone());
+        let result = tokio::select! {
+            r = attempt => r,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match result.map_err(|e| anyhow!(e)).and_then(|b| codec::decode::<MetaReply>(&b).map_err(|e| anyhow!(e))) {
+            Ok(MetaReply::Recorded { created }) => {
+                tracing::info!(created, "cluster recorded in the meta group");
+                return;
+            }
+            Ok(MetaReply::Conflict(reason)) => {
+                tracing::error!("this node's configuration conflicts with the cluster record: {reason}");
+                return;
+            }
+            Ok(other) => {
+                tracing::error!("unexpected meta reply {other:?}");
+                return;
+            }
+            Err(e) => tracing::debug!("recording the cluster: {e}; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

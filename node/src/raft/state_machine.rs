@@ -1,0 +1,270 @@
+//! One group's state machine: applies committed entries through the group's
+//! [`ServiceState`] and keeps the host's bookkeeping beside the service's keys.
+//!
+//! Persistence: each `apply` call writes one atomic RocksDB batch holding the service's
+//! writes, the last applied log id and the request-id table. It is not synced on its own;
+//! the next synced log append syncs it (one WAL for all families), and a snapshot syncs the
+//! WAL before openraft may purge the log below it. After a crash the state machine can only
+//! be behind its log, never ahead of it, and openraft re-applies the rest.
+//!
+//! Exactly-once: a proposal whose request id was applied in the last
+//! [`REQUEST_ID_RETENTION_MS`] gets the recorded reply instead of being applied again.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    EntryPayload, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
+    StorageError, StoredMembership,
+};
+use rocksdb::WriteBatch;
+use serde::{Deserialize, Serialize};
+
+use super::log_store::io_error;
+use super::{ApplyContext, GroupId, NodeId, Proposal, Reply, ServiceState, TypeConfig, SYSTEM_KEY_PREFIX};
+use crate::store::keys::{group_end, group_key, group_prefix};
+use crate::store::state_txn::KeyValue;
+use crate::store::{decode, encode, GroupStateReader, NodeStore, OverlayTxn, StateRead, StateTxn, StoreError};
+use crate::store::{CF_SNAPSHOT, CF_STATE};
+
+/// How long a request id is remembered; a retry later than this may apply twice.
+pub const REQUEST_ID_RETENTION_MS: u64 = 10 * 60 * 1000;
+/// At most this many expired request ids are dropped per applied entry.
+const REQUEST_ID_PRUNE_PER_ENTRY: usize = 16;
+
+const KEY_APPLIED: &[u8] = &[SYSTEM_KEY_PREFIX, b'a'];
+const KEY_MEMBERSHIP: &[u8] = &[SYSTEM_KEY_PREFIX, b'm'];
+const REQUEST_PREFIX: &[u8] = &[SYSTEM_KEY_PREFIX, b'r'];
+const REQUEST_BY_TIME_PREFIX: &[u8] = &[SYSTEM_KEY_PREFIX, b't'];
+
+type Membership = StoredMembership<NodeId, openraft::BasicNode>;
+
+#[derive(Clone)]
+pub struct GroupStateMachine {
+    group: GroupId,
+    store: NodeStore,
+    service: Arc<dyn ServiceState>,
+}
+
+/// A snapshot as stored and as shipped: its metadata and every state key of the group.
+#[derive(Serialize, Deserialize)]
+struct SnapshotBody {
+    meta: SnapshotMeta<NodeId, openraft::BasicNode>,
+    pairs: Vec<KeyValue>,
+}
+
+fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError<NodeId> {
+    io_error(ErrorSubject::StateMachine, verb, e)
+}
+
+fn request_key(request_id: u128) -> Vec<u8> {
+    let mut key = REQUEST_PREFIX.to_vec();
+    key.extend_from_slice(&request_id.to_be_bytes());
+    key
+}
+
+fn request_time_key(now_ms: u64, request_id: u128) -> Vec<u8> {
+    let mut key = REQUEST_BY_TIME_PREFIX.to_vec();
+    key.extend_from_slice(&now_ms.to_be_bytes());
+    key.extend_from_slice(&request_id.to_be_bytes());
+    key
+}
+
+/// Apply one proposal with exactly-once semantics by request id.
+pub fn apply_proposal(
+    service: &dyn ServiceState,
+    txn: &mut dyn StateTxn,
+    proposal: &Proposal,
+    log_index: u64,
+) -> Result<Vec<u8>, StoreError> {
+    let key = request_key(proposal.request_id);
+    if let Some(reply) = txn.get(&key)? {
+        return Ok(reply);
+    }
+    let ctx = ApplyContext {
+        log_index,
+        now_ms: proposal.now_ms,
+    };
+    let reply = service.apply(txn, &proposal.command, &ctx)?;
+    txn.put(&key, reply.clone());
+    txn.put(&request_time_key(proposal.now_ms, proposal.request_id), Vec::new());
+    prune_request_ids(txn, proposal.now_ms)?;
+    Ok(reply)
+}
+
+fn prune_request_ids(txn: &mut dyn StateTxn, now_ms: u64) -> Result<(), StoreError> {
+    let cutoff = now_ms.saturating_sub(REQUEST_ID_RETENTION_MS);
+    for (time_key, _) in txn.scan(REQUEST_BY_TIME_PREFIX, b"", REQUEST_ID_PRUNE_PER_ENTRY)? {
+        let rest = &time_key[REQUEST_BY_TIME_PREFIX.len()..];
+        let (Some(time), Some(id)) = (rest.get(..8), rest.get(8..24)) else {
+            return Err(StoreError::corrupt("request-id index", "short key"));
+        };
+        let time = u64::from_be_bytes(time.try_into().unwrap_or_default());
+        if time >= cutoff {
+            break;
+        }
+        let id = u128::from_be_bytes(id.try_into().unwrap_or_default());
+        txn.delete(&time_key);
+        txn.delete(&request_key(id));
+    }
+    Ok(())
+}
+
+impl GroupStateMachine {
+    pub fn new(store: NodeStore, group: GroupId, service: Arc<dyn ServiceState>) -> Self {
+        GroupStateMachine { group, store, service }
+    }
+
+    fn read_system<T: serde::de::DeserializeOwned>(&self, key: &[u8], what: &str) -> Result<Option<T>, StoreError> {
+        match GroupStateReader::new(&self.store, self.group).get(key)? {
+            Some(bytes) => Ok(Some(decode(what, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn snapshot_id(meta_last: &Option<LogId<NodeId>>) -> String {
+        match meta_last {
+            Some(id) => format!("{}-{}-{}", id.leader_id.term, id.leader_id.node_id, id.index),
+            None => "empty".to_string(),
+        }
+    }
+
+    fn save_snapshot(&self, body: &[u8]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.store.cf(CF_SNAPSHOT), group_prefix(self.group), body);
+        self.store.write_synced(batch)
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for GroupStateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        // Everything applied so far becomes durable before the log below it may be purged.
+        self.store.sync_wal().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        // One consistent view of the group's keys, taken while applies go on.
+        let view = self.store.db().snapshot();
+        let mut opts = rocksdb::ReadOptions::default();
+        opts.set_iterate_upper_bound(group_end(self.group));
+        let iter = view.iterator_cf_opt(
+            self.store.cf(CF_STATE),
+            opts,
+            rocksdb::IteratorMode::From(&group_prefix(self.group), rocksdb::Direction::Forward),
+        );
+        let mut pairs = Vec::new();
+        for item in iter {
+            let (key, value) = item.map_err(|e| sm_err(ErrorVerb::Read, e))?;
+            pairs.push((key[8..].to_vec(), value.to_vec()));
+        }
+        let find = |k: &[u8]| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let last_applied: Option<LogId<NodeId>> = match find(KEY_APPLIED) {
+            Some(bytes) => decode("applied log id", &bytes).map_err(|e| sm_err(ErrorVerb::Read, e))?,
+            None => None,
+        };
+        let membership: Membership = match find(KEY_MEMBERSHIP) {
+            Some(bytes) => decode("membership", &bytes).map_err(|e| sm_err(ErrorVerb::Read, e))?,
+            None => Membership::default(),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership: membership,
+            snapshot_id: Self::snapshot_id(&last_applied),
+        };
+        let body = encode(&SnapshotBody { meta: meta.clone(), pairs });
+        self.save_snapshot(&body).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(body)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for GroupStateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId<NodeId>>, Membership), StorageError<NodeId>> {
+        let applied = self
+            .read_system::<Option<LogId<NodeId>>>(KEY_APPLIED, "applied log id")
+            .map_err(|e| sm_err(ErrorVerb::Read, e))?
+            .flatten();
+        let membership = self
+            .read_system::<Membership>(KEY_MEMBERSHIP, "membership")
+            .map_err(|e| sm_err(ErrorVerb::Read, e))?
+            .unwrap_or_default();
+        Ok((applied, membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Reply>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = openraft::Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let base = GroupStateReader::new(&self.store, self.group);
+        let mut txn = OverlayTxn::new(&base);
+        let mut replies = Vec::new();
+        for entry in entries {
+            txn.put(KEY_APPLIED, encode(&Some(entry.log_id)));
+            let reply = match &entry.payload {
+                EntryPayload::Blank => Reply::default(),
+                EntryPayload::Normal(proposal) => Reply(
+                    apply_proposal(self.service.as_ref(), &mut txn, proposal, entry.log_id.index)
+                        .map_err(|e| sm_err(ErrorVerb::Write, e))?,
+                ),
+                EntryPayload::Membership(membership) => {
+                    let stored = Membership::new(Some(entry.log_id), membership.clone());
+                    txn.put(KEY_MEMBERSHIP, encode(&stored));
+                    Reply::default()
+                }
+            };
+            replies.push(reply);
+        }
+        let batch = txn.into_batch(&self.store, self.group);
+        self.store.write(batch).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, openraft::BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let bytes = snapshot.into_inner();
+        let body: SnapshotBody = decode("received snapshot", &bytes).map_err(|e| {
+            io_error(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Read, e)
+        })?;
+        // Replace the whole group state, then pin the applied point to the snapshot's.
+        let cf = self.store.cf(CF_STATE);
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(cf, group_prefix(self.group).to_vec(), group_end(self.group));
+        for (key, value) in &body.pairs {
+            batch.put_cf(cf, group_key(self.group, key), value);
+        }
+        batch.put_cf(cf, group_key(self.group, KEY_APPLIED), encode(&meta.last_log_id));
+        batch.put_cf(cf, group_key(self.group, KEY_MEMBERSHIP), encode(&meta.last_membership));
+        let stored = encode(&SnapshotBody { meta: meta.clone(), pairs: body.pairs });
+        batch.put_cf(self.store.cf(CF_SNAPSHOT), group_prefix(self.group), stored);
+        self.store.write_synced(batch).map_err(|e| sm_err(ErrorVerb::Write, e))
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        let Some(bytes) = self
+            .store
+            .get_cf(CF_SNAPSHOT, &group_prefix(self.group))
+            .map_err(|e| sm_err(ErrorVerb::Read, e))?
+        else {
+            return Ok(None);
+        };
+        let body: SnapshotBody = decode("snapshot", &bytes).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        Ok(Some(Snapshot {
+            meta: body.meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        }))
+    }
+}

@@ -1,0 +1,137 @@
+//! Local storage of one node: a single RocksDB instance with one column family per concern.
+//!
+//! - `raft_log`   : Raft log entries of every group, keyed `[group][index]` (big-endian).
+//! - `raft_state` : per-group vote, committed and last-purged log ids.
+//! - `state`      : every group's state-machine data, keyed `[group][service key]`.
+//! - `snapshot`   : the latest snapshot of each group, keyed `[group]`.
+//! - `node`       : this node's identity (cluster name, node id), checked at every start so a
+//!   data directory from another cluster or node is refused instead of silently mixed in.
+//!
+//! All writes that Raft relies on for safety (log appends, votes, truncation, snapshot
+//! installs) are synced to the write-ahead log before they are reported done. Because RocksDB
+//! keeps one WAL for all column families, a synced write also makes every earlier write of
+//! any family durable.
+
+pub mod identity;
+pub mod keys;
+pub mod state_txn;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+
+pub use identity::{Identity, IdentityCheck};
+pub use state_txn::{GroupStateReader, MemState, OverlayTxn, StateRead, StateTxn};
+
+pub const CF_RAFT_LOG: &str = "raft_log";
+pub const CF_RAFT_STATE: &str = "raft_state";
+pub const CF_STATE: &str = "state";
+pub const CF_SNAPSHOT: &str = "snapshot";
+pub const CF_NODE: &str = "node";
+const COLUMN_FAMILIES: [&str; 5] = [CF_RAFT_LOG, CF_RAFT_STATE, CF_STATE, CF_SNAPSHOT, CF_NODE];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("rocksdb at {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rocksdb::Error,
+    },
+    #[error("rocksdb: {0}")]
+    Db(#[from] rocksdb::Error),
+    #[error("corrupt record in {what}: {detail}")]
+    Corrupt { what: String, detail: String },
+    #[error("{0}")]
+    Identity(String),
+}
+
+impl StoreError {
+    pub fn corrupt(what: impl Into<String>, detail: impl ToString) -> Self {
+        StoreError::Corrupt {
+            what: what.into(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// Shared handle on the node's RocksDB. Cheap to clone.
+#[derive(Clone)]
+pub struct NodeStore {
+    db: Arc<DB>,
+    path: PathBuf,
+}
+
+impl NodeStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(path).map_err(|e| StoreError::Identity(format!(
+            "cannot create data directory {}: {e}",
+            path.display()
+        )))?;
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_max_background_jobs(2);
+        opts.set_keep_log_file_num(4);
+        let cfs = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(NodeStore {
+            db: Arc::new(db),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn db(&self) -> &DB {
+        &self.db
+    }
+
+    pub fn cf(&self, name: &str) -> &ColumnFamily {
+        // Every family is created at open; a missing one is a programming error.
+        self.db
+            .cf_handle(name)
+            .unwrap_or_else(|| panic!("column family {name} was not opened"))
+    }
+
+    /// Write a batch and sync the WAL before returning.
+    pub fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts)?;
+        Ok(())
+    }
+
+    /// Write a batch without waiting for the disk; durable at the next synced write.
+    pub fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    /// Make every write so far durable.
+    pub fn sync_wal(&self) -> Result<(), StoreError> {
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+
+    pub fn get_cf(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(cf), key)?)
+    }
+}
+
+/// Encode a value for storage. Encoding our own types cannot fail.
+pub fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    bincode::serialize(value).unwrap_or_else(|e| panic!("bincode encoding of an owned value: {e}"))
+}
+
+/// Decode a stored value, naming what it was when the bytes are bad.
+pub fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    bincode::deserialize(bytes).map_err(|e| StoreError::corrupt(what, e))
+}

@@ -1,0 +1,14 @@
+//! Generated gRPC types and services for Stratus. Wire types stay at the edge: the node
+//! converts them into domain types in its `api` layer.
+
+pub mod kv {
+    tonic::include_proto!("stratus.kv");
+}
+
+pub mod cluster {
+    tonic::include_proto!("stratus.cluster");
+}
+
+pub mod raft {
+    tonic::include_proto!("stratus.raft");
+}
