@@ -184,15 +184,19 @@ async fn a_data_dir_from_another_cluster_is_refused() {
     let ports = free_ports(2);
     let config = dir.path().join("first.toml");
     std::fs::write(&config, single_node_config(&data, "first", &ports)).unwrap();
-    let mut child = Command::new(stratusd()).args(["run", "--config"]).arg(&config).spawn().unwrap();
+    let mut child = Command::new(stratusd())
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     // Wait until it serves, so its identity is on disk.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let report = loop {
         let ch = channel(&format!("http://127.0.0.1:{}", ports[0])).unwrap();
-        let client = stratus_proto::cluster::cluster_client::ClusterClient::new(ch).local_status(
-            stratus_proto::cluster::StatusRequest {},
-        );
-        if let Ok(r) = client.await {
+        let mut client = stratus_proto::cluster::cluster_client::ClusterClient::new(ch);
+        if let Ok(r) = client.local_status(stratus_proto::cluster::StatusRequest {}).await {
             break r.into_inner();
         }
         assert!(std::time::Instant::now() < deadline, "single node did not start");
