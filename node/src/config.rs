@@ -33,7 +33,10 @@ const TOP_LEVEL_FIELDS: [&str; 12] = [
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config {origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("environment variable {var}: {message}")]
@@ -149,26 +152,34 @@ fn default_request_timeout_ms() -> u64 {
 
 impl NodeConfig {
     /// Load from an optional TOML file, overlay `STRATUS_*` variables from `env`, validate.
-    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let (mut table, origin) = match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                     path: path.to_path_buf(),
                     source,
                 })?;
-                let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
-                    origin: path.display().to_string(),
-                    message: e.to_string(),
-                })?;
+                let table: toml::Table =
+                    text.parse()
+                        .map_err(|e: toml::de::Error| ConfigError::Parse {
+                            origin: path.display().to_string(),
+                            message: e.to_string(),
+                        })?;
                 (table, path.display().to_string())
             }
             None => (toml::Table::new(), "from environment".to_string()),
         };
         apply_env(&mut table, env)?;
-        let config: NodeConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
-            origin,
-            message: e.to_string().trim().to_string(),
-        })?;
+        let config: NodeConfig =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    origin,
+                    message: e.to_string().trim().to_string(),
+                })?;
         config.validate()?;
         Ok(config)
     }
@@ -185,7 +196,10 @@ impl NodeConfig {
             return invalid("zone must not be empty".into());
         }
         let Some(me) = self.peers.iter().find(|p| p.id == self.node_id) else {
-            return invalid(format!("peers does not list this node (node_id {})", self.node_id));
+            return invalid(format!(
+                "peers does not list this node (node_id {})",
+                self.node_id
+            ));
         };
         if me.zone != self.zone {
             return invalid(format!(
@@ -208,7 +222,10 @@ impl NodeConfig {
         check_listen("grpc_listen", &self.grpc_listen)?;
         check_listen("http_listen", &self.http_listen)?;
         if !(1..=1024).contains(&self.data_groups) {
-            return invalid(format!("data_groups must be between 1 and 1024, got {}", self.data_groups));
+            return invalid(format!(
+                "data_groups must be between 1 and 1024, got {}",
+                self.data_groups
+            ));
         }
         match &self.credentials {
             None => {
@@ -219,7 +236,9 @@ impl NodeConfig {
                 )
             }
             Some(c) if c.access_key.is_empty() || c.secret_key.is_empty() => {
-                return invalid("credentials.access_key and credentials.secret_key must not be empty".into())
+                return invalid(
+                    "credentials.access_key and credentials.secret_key must not be empty".into(),
+                )
             }
             Some(_) => {}
         }
@@ -231,10 +250,15 @@ impl NodeConfig {
             ));
         }
         if r.election_timeout_min_ms >= r.election_timeout_max_ms {
-            return invalid("raft.election_timeout_min_ms must be below raft.election_timeout_max_ms".into());
+            return invalid(
+                "raft.election_timeout_min_ms must be below raft.election_timeout_max_ms".into(),
+            );
         }
         if r.snapshot_logs == 0 || r.snapshot_chunk_bytes < 1024 {
-            return invalid("raft.snapshot_logs must be above 0 and raft.snapshot_chunk_bytes at least 1024".into());
+            return invalid(
+                "raft.snapshot_logs must be above 0 and raft.snapshot_chunk_bytes at least 1024"
+                    .into(),
+            );
         }
         if self.limits.max_value_bytes == 0 || self.limits.max_value_bytes > 16 * 1024 * 1024 {
             return invalid("limits.max_value_bytes must be between 1 and 16777216".into());
@@ -278,7 +302,9 @@ impl NodeConfig {
 fn check_host_port(field: &str, value: &str) -> Result<(), ConfigError> {
     match value.rsplit_once(':') {
         Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
-        _ => Err(ConfigError::Invalid(format!("{field} must be host:port, got '{value}'"))),
+        _ => Err(ConfigError::Invalid(format!(
+            "{field} must be host:port, got '{value}'"
+        ))),
     }
 }
 
@@ -291,9 +317,14 @@ fn check_listen(field: &str, value: &str) -> Result<(), ConfigError> {
 }
 
 /// Overlay `STRATUS_*` variables onto the table.
-fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
     for (var, raw) in env {
-        let Some(name) = var.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(name) = var.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         let path: Vec<String> = name.split("__").map(|s| s.to_ascii_lowercase()).collect();
         if !TOP_LEVEL_FIELDS.contains(&path[0].as_str()) {
             continue; // e.g. STRATUS_ENDPOINT belongs to the CLI
@@ -330,7 +361,9 @@ fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
 
 fn parse_env_value(raw: &str) -> toml::Value {
     match format!("v = {raw}").parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
         Err(_) => toml::Value::String(raw.to_string()),
     }
 }
@@ -357,7 +390,10 @@ secret_key = "sk"
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.toml");
         std::fs::write(&path, text).unwrap();
-        NodeConfig::load(Some(&path), env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        NodeConfig::load(
+            Some(&path),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
     }
 
     #[test]
@@ -403,11 +439,18 @@ secret_key = "sk"
             ("STRATUS_NODE_ID", "2"),
             ("STRATUS_ZONE", "az-b"),
             ("STRATUS_DATA_DIR", "/data"),
-            ("STRATUS_PEERS", r#"[{id=2, zone="az-b", grpc="n2:7000", http="n2:4566"}]"#),
+            (
+                "STRATUS_PEERS",
+                r#"[{id=2, zone="az-b", grpc="n2:7000", http="n2:4566"}]"#,
+            ),
             ("STRATUS_CREDENTIALS__ACCESS_KEY", "a"),
             ("STRATUS_CREDENTIALS__SECRET_KEY", "b"),
         ];
-        let c = NodeConfig::load(None, env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        let c = NodeConfig::load(
+            None,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .unwrap();
         assert_eq!(c.node_id, 2);
         assert_eq!(c.peers[0].grpc, "n2:7000");
     }
@@ -418,10 +461,22 @@ secret_key = "sk"
         assert!(err("node_id = ").contains("config"), "syntax error");
         assert!(err(&GOOD.replace("node_id = 1", "node_id = \"one\"")).contains("node_id"));
         assert!(err(&format!("{GOOD}\nbogus = 1")).contains("bogus"));
-        assert!(err(&GOOD.replace("[credentials]\naccess_key = \"ak\"\nsecret_key = \"sk\"", "")).contains("credentials are required"));
-        assert!(err(&GOOD.replace("node_id = 1", "node_id = 9")).contains("does not list this node"));
-        assert!(err(&GOOD.replace("grpc = \"127.0.0.1:7000\"", "grpc = \"nope\"")).contains("host:port"));
-        assert!(err(&GOOD.replace("zone = \"az-a\"\ndata_dir", "zone = \"az-b\"\ndata_dir")).contains("zone"));
+        assert!(err(&GOOD.replace(
+            "[credentials]\naccess_key = \"ak\"\nsecret_key = \"sk\"",
+            ""
+        ))
+        .contains("credentials are required"));
+        assert!(
+            err(&GOOD.replace("node_id = 1", "node_id = 9")).contains("does not list this node")
+        );
+        assert!(
+            err(&GOOD.replace("grpc = \"127.0.0.1:7000\"", "grpc = \"nope\""))
+                .contains("host:port")
+        );
+        assert!(
+            err(&GOOD.replace("zone = \"az-a\"\ndata_dir", "zone = \"az-b\"\ndata_dir"))
+                .contains("zone")
+        );
         let missing = load("node_id = 1", &[]).unwrap_err().to_string();
         assert!(missing.contains("missing field"), "{missing}");
         let e = NodeConfig::load(Some(Path::new("/nonexistent/x.toml")), Vec::new()).unwrap_err();

@@ -20,7 +20,12 @@ pub enum DataQuery {
 pub struct DataGroupState;
 
 impl ServiceState for DataGroupState {
-    fn apply(&self, txn: &mut dyn StateTxn, command: &[u8], ctx: &ApplyContext) -> Result<Vec<u8>, StoreError> {
+    fn apply(
+        &self,
+        txn: &mut dyn StateTxn,
+        command: &[u8],
+        ctx: &ApplyContext,
+    ) -> Result<Vec<u8>, StoreError> {
         let reply = match codec::decode::<DataCommand>(command) {
             Ok(DataCommand::Kv(cmd)) => crate::kv::state::apply(txn, cmd, ctx.log_index)?,
             Err(e) => KvReply::Rejected(e),

@@ -30,7 +30,10 @@ pub fn default_data_dir() -> PathBuf {
 /// The configuration of every node of a dev cluster: node i (from 1) is in zone
 /// `ZONES[(i-1) % 3]`, listens on `grpc_port + i - 1` and `http_port + i - 1`.
 pub fn dev_configs(opts: &DevOptions) -> anyhow::Result<Vec<NodeConfig>> {
-    anyhow::ensure!((1..=64).contains(&opts.nodes), "--nodes must be between 1 and 64");
+    anyhow::ensure!(
+        (1..=64).contains(&opts.nodes),
+        "--nodes must be between 1 and 64"
+    );
     let port = |base: u16, i: u64| -> anyhow::Result<u16> {
         base.checked_add((i - 1) as u16)
             .with_context(|| format!("port {base} + {} is past 65535", i - 1))
@@ -123,7 +126,10 @@ mod tests {
         for c in &configs {
             c.validate().unwrap();
         }
-        let too_high = DevOptions { grpc_port: 65535, ..opts };
+        let too_high = DevOptions {
+            grpc_port: 65535,
+            ..opts
+        };
         assert!(dev_configs(&too_high).is_err());
     }
 }

@@ -9,7 +9,11 @@ use stratus_node::dev::{self, DevOptions};
 use stratus_node::{NodeConfig, RunningNode};
 
 #[derive(Parser)]
-#[command(name = "stratusd", version, about = "Stratus node: distributed storage and messaging")]
+#[command(
+    name = "stratusd",
+    version,
+    about = "Stratus node: distributed storage and messaging"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,25 +49,49 @@ enum Command {
     },
 }
 
-fn init_logging() {
-    let filter = std::env::var("STRATUS_LOG")
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    std::env::var("STRATUS_LOG")
         .ok()
         .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info,openraft=warn"))
+}
+
+/// Logs to stderr (`stratusd run`, where a supervisor collects them).
+fn log_to_stderr() {
+    tracing_subscriber::fmt()
+        .with_env_filter(log_filter())
+        .with_target(false)
+        .init();
+}
+
+/// Logs to a file (`stratusd dev`, whose terminal shows the cluster's addresses instead).
+fn log_to_file(path: &std::path::Path) -> anyhow::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open log file {}", path.display()))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(log_filter())
+        .with_target(false)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .init();
+    Ok(())
 }
 
 async fn stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -76,9 +104,9 @@ async fn stop_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
     match cli.command {
         Command::Run { config } => {
+            log_to_stderr();
             let config = NodeConfig::load(config.as_deref(), std::env::vars())?;
             let node = RunningNode::start(config).await?;
             stop_signal().await;
@@ -98,6 +126,10 @@ async fn main() -> anyhow::Result<()> {
                 std::fs::remove_dir_all(&data_dir)
                     .with_context(|| format!("cannot remove {}", data_dir.display()))?;
             }
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("cannot create {}", data_dir.display()))?;
+            let log_path = data_dir.join("stratusd.log");
+            log_to_file(&log_path)?;
             let opts = DevOptions {
                 nodes,
                 data_dir: data_dir.clone(),
@@ -106,13 +138,36 @@ async fn main() -> anyhow::Result<()> {
                 data_groups,
             };
             let running = dev::start_dev_cluster(&opts).await?;
-            println!("Stratus dev cluster '{}': {} nodes over zones az-a, az-b, az-c", dev::DEV_CLUSTER_NAME, running.len());
-            println!("  data:        {}{}", data_dir.display(), if running[0].fresh { " (new)" } else { " (restarted with its data)" });
+            println!(
+                "Stratus dev cluster '{}': {} nodes over zones az-a, az-b, az-c",
+                dev::DEV_CLUSTER_NAME,
+                running.len()
+            );
+            println!(
+                "  data:        {}{}",
+                data_dir.display(),
+                if running[0].fresh {
+                    " (new)"
+                } else {
+                    " (restarted with its data)"
+                }
+            );
             for (n, zone) in running.iter().zip(dev::ZONES.iter().cycle()) {
-                println!("  node {}  {}  grpc {}  http {}", n.id, zone, n.grpc_addr, n.http_addr);
+                println!(
+                    "  node {}  {}  grpc {}  http {}",
+                    n.id, zone, n.grpc_addr, n.http_addr
+                );
             }
-            println!("  AWS edge:    http://{}  (access key '{}', secret key '{}')", running[0].http_addr, dev::DEV_ACCESS_KEY, dev::DEV_SECRET_KEY);
-            println!("  health:      http://{}/_stratus/health", running[0].http_addr);
+            println!(
+                "  AWS edge:    http://{}  (access key '{}', secret key '{}')",
+                running[0].http_addr,
+                dev::DEV_ACCESS_KEY,
+                dev::DEV_SECRET_KEY
+            );
+            println!(
+                "  health:      http://{}/_stratus/health",
+                running[0].http_addr
+            );
             if dev::wait_for_leaders(&running, Duration::from_secs(60)).await {
                 println!("ready: every group has a leader. Try `stratus cluster status`; Ctrl-C stops the cluster.");
             } else {

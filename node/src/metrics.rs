@@ -44,7 +44,10 @@ impl RpcMetrics {
     /// Append the RPC series to a Prometheus text exposition.
     pub fn render(&self, node_id: u64, out: &mut String) {
         let rpcs = self.rpcs.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(out, "# HELP stratus_rpc_total Node-to-node RPCs sent, by group, rpc and outcome.");
+        let _ = writeln!(
+            out,
+            "# HELP stratus_rpc_total Node-to-node RPCs sent, by group, rpc and outcome."
+        );
         let _ = writeln!(out, "# TYPE stratus_rpc_total counter");
         for ((group, rpc, outcome), h) in rpcs.iter() {
             let _ = writeln!(
@@ -53,14 +56,25 @@ impl RpcMetrics {
                 h.count
             );
         }
-        let _ = writeln!(out, "# HELP stratus_rpc_seconds Latency of node-to-node RPCs.");
+        let _ = writeln!(
+            out,
+            "# HELP stratus_rpc_seconds Latency of node-to-node RPCs."
+        );
         let _ = writeln!(out, "# TYPE stratus_rpc_seconds histogram");
         for ((group, rpc, outcome), h) in rpcs.iter() {
-            let labels = format!("node=\"{node_id}\",group=\"{group}\",rpc=\"{rpc}\",outcome=\"{outcome}\"");
+            let labels =
+                format!("node=\"{node_id}\",group=\"{group}\",rpc=\"{rpc}\",outcome=\"{outcome}\"");
             for (bound, count) in BUCKETS_S.iter().zip(h.counts.iter()) {
-                let _ = writeln!(out, "stratus_rpc_seconds_bucket{{{labels},le=\"{bound}\"}} {count}");
+                let _ = writeln!(
+                    out,
+                    "stratus_rpc_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+                );
             }
-            let _ = writeln!(out, "stratus_rpc_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "stratus_rpc_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
             let _ = writeln!(out, "stratus_rpc_seconds_sum{{{labels}}} {}", h.sum_s);
             let _ = writeln!(out, "stratus_rpc_seconds_count{{{labels}}} {}", h.count);
         }
@@ -78,7 +92,8 @@ mod tests {
         m.record(3, "append", true, Duration::from_millis(200));
         let mut out = String::new();
         m.render(1, &mut out);
-        assert!(out.contains("stratus_rpc_total{node=\"1\",group=\"3\",rpc=\"append\",outcome=\"ok\"} 2"));
+        assert!(out
+            .contains("stratus_rpc_total{node=\"1\",group=\"3\",rpc=\"append\",outcome=\"ok\"} 2"));
         assert!(out.contains("le=\"0.0025\"} 1"), "{out}");
         assert!(out.contains("le=\"0.25\"} 2"), "{out}");
         assert!(out.contains("le=\"+Inf\"} 2"));

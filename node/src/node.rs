@@ -52,7 +52,11 @@ pub struct RunningNode {
 
 /// A fingerprint of what the cluster was created with: ids, zones and data groups.
 fn topology_fingerprint(config: &NodeConfig) -> u64 {
-    let mut peers: Vec<String> = config.peers.iter().map(|p| format!("{}@{}", p.id, p.zone)).collect();
+    let mut peers: Vec<String> = config
+        .peers
+        .iter()
+        .map(|p| format!("{}@{}", p.id, p.zone))
+        .collect();
     peers.sort();
     stable_hash(format!("{};groups={}", peers.join(","), config.data_groups).as_bytes())
 }
@@ -68,7 +72,11 @@ impl RunningNode {
     pub async fn start(config: NodeConfig) -> anyhow::Result<RunningNode> {
         config.validate()?;
         let raft_config = config.openraft_config()?;
-        let directory = Arc::new(Directory::build(&config.cluster_name, config.nodes(), config.data_groups)?);
+        let directory = Arc::new(Directory::build(
+            &config.cluster_name,
+            config.nodes(),
+            config.data_groups,
+        )?);
 
         let store = NodeStore::open(&config.data_dir)?;
         let identity = Identity {
@@ -88,14 +96,26 @@ impl RunningNode {
         let grpc_addr = grpc_listener.local_addr()?;
         let http_addr = http_listener.local_addr()?;
 
-        let addrs: BTreeMap<u64, String> = directory.nodes.values().map(|n| (n.id, n.grpc_addr.clone())).collect();
+        let addrs: BTreeMap<u64, String> = directory
+            .nodes
+            .values()
+            .map(|n| (n.id, n.grpc_addr.clone()))
+            .collect();
         let rpc_metrics = Arc::new(RpcMetrics::default());
         let peers = Arc::new(PeerChannels::new(
             config.cluster_name.clone(),
-            addrs.iter().map(|(k, v)| (*k, v.clone())).collect::<HashMap<_, _>>(),
+            addrs
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect::<HashMap<_, _>>(),
             rpc_metrics.clone(),
         ));
-        let host = Arc::new(GroupHost::new(config.node_id, store.clone(), peers, raft_config));
+        let host = Arc::new(GroupHost::new(
+            config.node_id,
+            store.clone(),
+            peers,
+            raft_config,
+        ));
 
         for placement in directory.groups_of(config.node_id) {
             let service: Arc<dyn ServiceState> = match placement.kind {
@@ -114,7 +134,10 @@ impl RunningNode {
 
         let timeout = Duration::from_millis(config.request_timeout_ms);
         let router = Arc::new(Router::new(host.clone(), directory.clone(), timeout));
-        let kv = Arc::new(KvService::new(router.clone(), config.limits.max_value_bytes));
+        let kv = Arc::new(KvService::new(
+            router.clone(),
+            config.limits.max_value_bytes,
+        ));
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -136,7 +159,10 @@ impl RunningNode {
                     .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES)
                     .max_encoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
             )
-            .add_service(ClusterServer::new(ClusterApi::new(host.clone(), directory.clone())));
+            .add_service(ClusterServer::new(ClusterApi::new(
+                host.clone(),
+                directory.clone(),
+            )));
         let mut rx = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
@@ -158,12 +184,19 @@ impl RunningNode {
             let stop = async move {
                 let _ = rx.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(http_listener, edge).with_graceful_shutdown(stop).await {
+            if let Err(e) = axum::serve(http_listener, edge)
+                .with_graceful_shutdown(stop)
+                .await
+            {
                 tracing::error!("HTTP edge stopped: {e}");
             }
         }));
 
-        tasks.push(tokio::spawn(record_cluster(router, directory.clone(), shutdown_rx)));
+        tasks.push(tokio::spawn(record_cluster(
+            router,
+            directory.clone(),
+            shutdown_rx,
+        )));
 
         tracing::info!(
             node = config.node_id,
@@ -202,7 +235,11 @@ impl RunningNode {
 
 /// Record the cluster directory in the meta group (idempotent). A node whose configuration
 /// disagrees with the recorded cluster logs it loudly: its routing would be wrong.
-async fn record_cluster(router: Arc<Router>, directory: Arc<Directory>, mut stop: watch::Receiver<bool>) {
+async fn record_cluster(
+    router: Arc<Router>,
+    directory: Arc<Directory>,
+    mut stop: watch::Receiver<bool>,
+) {
     let command = codec::encode(&MetaCommand::RecordCluster(ClusterRecord {
         directory: (*directory).clone(),
         created_ms: now_ms(),
@@ -214,13 +251,18 @@ async fn record_cluster(router: Arc<Router>, directory: Arc<Directory>, mut stop
             r = attempt => r,
             _ = stop.wait_for(|s| *s) => return,
         };
-        match result.map_err(|e| anyhow!(e)).and_then(|b| codec::decode::<MetaReply>(&b).map_err(|e| anyhow!(e))) {
+        match result
+            .map_err(|e| anyhow!(e))
+            .and_then(|b| codec::decode::<MetaReply>(&b).map_err(|e| anyhow!(e)))
+        {
             Ok(MetaReply::Recorded { created }) => {
                 tracing::info!(created, "cluster recorded in the meta group");
                 return;
             }
             Ok(MetaReply::Conflict(reason)) => {
-                tracing::error!("this node's configuration conflicts with the cluster record: {reason}");
+                tracing::error!(
+                    "this node's configuration conflicts with the cluster record: {reason}"
+                );
                 return;
             }
             Ok(other) => {

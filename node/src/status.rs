@@ -98,12 +98,20 @@ pub async fn cluster_view(host: &Arc<GroupHost>, directory: &Directory) -> Clust
             let channel = host.peers().channel(id).ok()?;
             let mut req = tonic::Request::new(StatusRequest {});
             req.set_timeout(Duration::from_millis(1000));
-            let reply = ClusterClient::new(channel).local_status(req).await.ok()?.into_inner();
+            let reply = ClusterClient::new(channel)
+                .local_status(req)
+                .await
+                .ok()?
+                .into_inner();
             Some(NodeReport {
                 id: reply.id,
                 zone: reply.zone,
                 cluster_name: reply.cluster_name,
-                groups: reply.groups.into_iter().map(crate::api::grpc_cluster::group_from_proto).collect(),
+                groups: reply
+                    .groups
+                    .into_iter()
+                    .map(crate::api::grpc_cluster::group_from_proto)
+                    .collect(),
             })
         }
     });
@@ -136,7 +144,8 @@ fn merge(me: u64, directory: &Directory, reports: Vec<Option<NodeReport>>) -> Cl
                     .filter(|g| g.id == placement.id)
                     .map(move |g| (r.id, g))
             });
-            let best = views.max_by_key(|(reporter, g)| (g.leader == Some(*reporter), g.term, g.applied_index));
+            let best = views
+                .max_by_key(|(reporter, g)| (g.leader == Some(*reporter), g.term, g.applied_index));
             match best {
                 Some((_, g)) => g.clone(),
                 None => GroupView {
@@ -172,13 +181,34 @@ fn merge(me: u64, directory: &Directory, reports: Vec<Option<NodeReport>>) -> Cl
 pub fn render_raft_metrics(host: &GroupHost, out: &mut String) {
     let node = host.node_id();
     let gauges: [(&str, &str); 7] = [
-        ("stratus_raft_term", "Current Raft term of the group on this node."),
-        ("stratus_raft_last_log_index", "Last log index on this node."),
-        ("stratus_raft_applied_index", "Last log index applied to the state machine."),
-        ("stratus_raft_apply_lag", "Log entries appended but not yet applied."),
-        ("stratus_raft_snapshot_index", "Last log index covered by this node's snapshot."),
-        ("stratus_raft_is_leader", "1 when this node leads the group."),
-        ("stratus_raft_follower_matched_index", "On the leader: the last index each follower matched."),
+        (
+            "stratus_raft_term",
+            "Current Raft term of the group on this node.",
+        ),
+        (
+            "stratus_raft_last_log_index",
+            "Last log index on this node.",
+        ),
+        (
+            "stratus_raft_applied_index",
+            "Last log index applied to the state machine.",
+        ),
+        (
+            "stratus_raft_apply_lag",
+            "Log entries appended but not yet applied.",
+        ),
+        (
+            "stratus_raft_snapshot_index",
+            "Last log index covered by this node's snapshot.",
+        ),
+        (
+            "stratus_raft_is_leader",
+            "1 when this node leads the group.",
+        ),
+        (
+            "stratus_raft_follower_matched_index",
+            "On the leader: the last index each follower matched.",
+        ),
     ];
     let groups = host.groups();
     let metrics: Vec<_> = groups.iter().map(|g| (g.id, g.metrics())).collect();
@@ -270,7 +300,11 @@ mod tests {
     #[test]
     fn a_group_nobody_reports_is_unavailable() {
         let d = directory();
-        let v = merge(1, &d, vec![report(1, vec![view(0, Some(1), 1)]), None, None]);
+        let v = merge(
+            1,
+            &d,
+            vec![report(1, vec![view(0, Some(1), 1)]), None, None],
+        );
         assert_eq!(v.status, "unavailable");
         assert_eq!(v.groups.iter().find(|g| g.id == 1).unwrap().leader, None);
     }

@@ -26,7 +26,9 @@ fn message(cluster: &str, group: u64, payload: Vec<u8>) -> RaftMessage {
 }
 
 async fn http_get(addr: &str, raw_request: &[u8]) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect http");
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect http");
     stream.write_all(raw_request).await.unwrap();
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
@@ -35,7 +37,7 @@ async fn http_get(addr: &str, raw_request: &[u8]) -> String {
 
 #[tokio::test]
 async fn malformed_requests_get_clear_errors_and_the_node_stays_up() {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut c = TestCluster::start(Options {
         nodes: 3,
         data_groups: 2,
@@ -47,36 +49,57 @@ async fn malformed_requests_get_clear_errors_and_the_node_stays_up() {
     let mut router = GroupRouterClient::new(channel(&ep).unwrap());
 
     // Garbage where an openraft message should be.
-    let e = raft.append_entries(message("test", 1, vec![0xff; 64])).await.unwrap_err();
+    let e = raft
+        .append_entries(message("test", 1, vec![0xff; 64]))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     assert!(e.message().contains("malformed"), "{e:?}");
     let e = raft.vote(message("test", 1, vec![])).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    let e = raft.install_snapshot(message("test", 1, vec![1, 2, 3])).await.unwrap_err();
+    let e = raft
+        .install_snapshot(message("test", 1, vec![1, 2, 3]))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     // A length prefix claiming gigabytes must not allocate them.
-    let e = router.propose(message("test", 1, vec![0xff; 40])).await.unwrap_err();
+    let e = router
+        .propose(message("test", 1, vec![0xff; 40]))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
 
     // Unknown group and foreign cluster.
-    let e = raft.append_entries(message("test", 999, vec![])).await.unwrap_err();
+    let e = raft
+        .append_entries(message("test", 999, vec![]))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     assert!(e.message().contains("999"));
-    let e = raft.vote(message("someone-else", 1, vec![])).await.unwrap_err();
+    let e = raft
+        .vote(message("someone-else", 1, vec![]))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert!(e.message().contains("someone-else"));
 
     // A well-formed proposal whose command is garbage is rejected by the state machine,
     // identically on every replica, not by a crash.
     let leader = c.leader_of(1).await.unwrap();
-    let mut to_leader = GroupRouterClient::new(channel(&format!("http://{}", c.node(leader).grpc)).unwrap());
+    let mut to_leader =
+        GroupRouterClient::new(channel(&format!("http://{}", c.node(leader).grpc)).unwrap());
     let proposal = Proposal {
         request_id: 42,
         now_ms: 1,
         command: vec![9, 9, 9],
     };
-    let reply = to_leader.propose(message("test", 1, codec::encode(&proposal))).await.unwrap().into_inner();
-    let reply: Result<Vec<u8>, stratus_node::raft::router::RouteError> = codec::decode(&reply.payload).unwrap();
+    let reply = to_leader
+        .propose(message("test", 1, codec::encode(&proposal)))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply: Result<Vec<u8>, stratus_node::raft::router::RouteError> =
+        codec::decode(&reply.payload).unwrap();
     let reply: KvReply = codec::decode(&reply.unwrap()).unwrap();
     assert!(matches!(reply, KvReply::Rejected(_)), "{reply:?}");
 
@@ -86,13 +109,28 @@ async fn malformed_requests_get_clear_errors_and_the_node_stays_up() {
     let e = kv.put(put(vec![], b"v".to_vec())).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("empty"));
-    let e = kv.put(put(vec![b'k'; 4097], b"v".to_vec())).await.unwrap_err();
+    let e = kv
+        .put(put(vec![b'k'; 4097], b"v".to_vec()))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    let e = kv.put(put(b"k".to_vec(), vec![0; 1024 * 1024 + 1])).await.unwrap_err();
+    let e = kv
+        .put(put(b"k".to_vec(), vec![0; 1024 * 1024 + 1]))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("limit is 1048576"), "{e:?}");
-    let e = kv.put(put(b"k".to_vec(), vec![0; 20 * 1024 * 1024])).await.unwrap_err();
-    assert!(matches!(e.code(), Code::ResourceExhausted | Code::OutOfRange | Code::InvalidArgument), "{e:?}");
+    let e = kv
+        .put(put(b"k".to_vec(), vec![0; 20 * 1024 * 1024]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e.code(),
+            Code::ResourceExhausted | Code::OutOfRange | Code::InvalidArgument
+        ),
+        "{e:?}"
+    );
     let e = kv.get(GetRequest { key: vec![] }).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     let e = kv
@@ -107,15 +145,36 @@ async fn malformed_requests_get_clear_errors_and_the_node_stays_up() {
 
     // HTTP: unknown paths, garbage bytes, then the real endpoints.
     let http = c.node(1).http.clone();
-    let resp = http_get(&http, b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let resp = http_get(
+        &http,
+        b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
     let resp = http_get(&http, b"\x00\x01garbage\r\n\r\n").await;
-    assert!(resp.is_empty() || resp.starts_with("HTTP/1.1 400"), "{resp}");
-    let resp = http_get(&http, b"GET /_stratus/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!(
+        resp.is_empty() || resp.starts_with("HTTP/1.1 400"),
+        "{resp}"
+    );
+    let resp = http_get(
+        &http,
+        b"GET /_stratus/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    assert!(resp.contains("\"zone\":\"az-a\"") && resp.contains("\"status\":\"ok\""), "{resp}");
-    let resp = http_get(&http, b"GET /_stratus/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
-    assert!(resp.contains("stratus_raft_term{node=\"1\",group=\"0\"}"), "{resp}");
+    assert!(
+        resp.contains("\"zone\":\"az-a\"") && resp.contains("\"status\":\"ok\""),
+        "{resp}"
+    );
+    let resp = http_get(
+        &http,
+        b"GET /_stratus/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        resp.contains("stratus_raft_term{node=\"1\",group=\"0\"}"),
+        "{resp}"
+    );
     assert!(resp.contains("stratus_rpc_total"), "{resp}");
 
     // Every node is still up and serving.
@@ -139,7 +198,10 @@ fn run_config(text: &str) -> (bool, String) {
         .env_remove("STRATUS_CREDENTIALS__ACCESS_KEY")
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn single_node_config(data_dir: &std::path::Path, cluster: &str, ports: &[u16]) -> String {
@@ -166,7 +228,10 @@ fn broken_configs_are_refused_with_a_clear_message() {
     assert!(!ok);
     assert!(err.contains("node_id"), "{err}");
 
-    let no_credentials = good.replace("[credentials]\naccess_key = \"a\"\nsecret_key = \"b\"\n", "");
+    let no_credentials = good.replace(
+        "[credentials]\naccess_key = \"a\"\nsecret_key = \"b\"\n",
+        "",
+    );
     let (ok, err) = run_config(&no_credentials);
     assert!(!ok);
     assert!(err.contains("credentials are required"), "{err}");
@@ -178,7 +243,7 @@ fn broken_configs_are_refused_with_a_clear_message() {
 
 #[tokio::test]
 async fn a_data_dir_from_another_cluster_is_refused() {
-    let _serial = serial();
+    let _serial = serial().await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let ports = free_ports(2);
@@ -196,10 +261,16 @@ async fn a_data_dir_from_another_cluster_is_refused() {
     let report = loop {
         let ch = channel(&format!("http://127.0.0.1:{}", ports[0])).unwrap();
         let mut client = stratus_proto::cluster::cluster_client::ClusterClient::new(ch);
-        if let Ok(r) = client.local_status(stratus_proto::cluster::StatusRequest {}).await {
+        if let Ok(r) = client
+            .local_status(stratus_proto::cluster::StatusRequest {})
+            .await
+        {
             break r.into_inner();
         }
-        assert!(std::time::Instant::now() < deadline, "single node did not start");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "single node did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(report.cluster_name, "first");
@@ -208,5 +279,8 @@ async fn a_data_dir_from_another_cluster_is_refused() {
 
     let (ok, err) = run_config(&single_node_config(&data, "second", &free_ports(2)));
     assert!(!ok);
-    assert!(err.contains("belongs to node 1 of cluster 'first'"), "{err}");
+    assert!(
+        err.contains("belongs to node 1 of cluster 'first'"),
+        "{err}"
+    );
 }

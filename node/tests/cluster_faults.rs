@@ -10,12 +10,16 @@ use common::*;
 
 #[tokio::test]
 async fn acknowledged_writes_survive_node_and_zone_loss() {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut c = TestCluster::start(Options::default());
     c.wait_ready(Duration::from_secs(60)).await;
 
     let (mut acked, unknown) = write_keys(&c.client(), "first/", 0..1000, 16).await;
-    assert_eq!((acked.len(), unknown.len()), (1000, 0), "a healthy cluster acknowledges every write");
+    assert_eq!(
+        (acked.len(), unknown.len()),
+        (1000, 0),
+        "a healthy cluster acknowledges every write"
+    );
 
     // One node down (node 1, zone az-a).
     c.kill(1);
@@ -45,7 +49,7 @@ async fn acknowledged_writes_survive_node_and_zone_loss() {
 
 #[tokio::test]
 async fn restarted_node_catches_up_by_snapshot_after_log_purge() {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut c = TestCluster::start(Options {
         nodes: 3,
         data_groups: 2,
@@ -61,7 +65,11 @@ async fn restarted_node_catches_up_by_snapshot_after_log_purge() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let s = c.status().await.expect("status");
-        if s.groups.iter().filter(|g| g.kind == "data").all(|g| g.snapshot_index > 100) {
+        if s.groups
+            .iter()
+            .filter(|g| g.kind == "data")
+            .all(|g| g.snapshot_index > 100)
+        {
             break;
         }
         assert!(Instant::now() < deadline, "no snapshot taken: {s:?}");
@@ -72,7 +80,11 @@ async fn restarted_node_catches_up_by_snapshot_after_log_purge() {
     wait_caught_up(&c, &[3], Duration::from_secs(60)).await;
     let report = c.local_report(3).await.expect("node 3 report");
     for g in report.groups.iter().filter(|g| g.kind == "data") {
-        assert!(g.snapshot_index > 0, "group {} caught up without a snapshot: {g:?}", g.id);
+        assert!(
+            g.snapshot_index > 0,
+            "group {} caught up without a snapshot: {g:?}",
+            g.id
+        );
     }
 
     // Node 3 is now needed for every quorum: its copy must be complete.
@@ -82,7 +94,7 @@ async fn restarted_node_catches_up_by_snapshot_after_log_purge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_killed_mid_write_loses_no_acknowledged_write() {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut c = TestCluster::start(Options::default());
     c.wait_ready(Duration::from_secs(60)).await;
     let client = c.client();
@@ -119,7 +131,10 @@ async fn leader_killed_mid_write_loses_no_acknowledged_write() {
         let (a, _unknown) = w.await.unwrap();
         acked.extend(a);
     }
-    let after_kill = acked.iter().filter(|(_, t)| *t > killed_at + Duration::from_secs(2)).count();
+    let after_kill = acked
+        .iter()
+        .filter(|(_, t)| *t > killed_at + Duration::from_secs(2))
+        .count();
     assert!(after_kill > 0, "writes resumed after the leader was killed");
     let keys: Vec<String> = acked.into_iter().map(|(k, _)| k).collect();
     assert_all_readable(&c.client(), &keys).await;

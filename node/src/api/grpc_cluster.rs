@@ -49,7 +49,10 @@ pub fn group_from_proto(g: pb::GroupStatus) -> GroupView {
 
 #[tonic::async_trait]
 impl Cluster for ClusterApi {
-    async fn status(&self, _req: Request<StatusRequest>) -> Result<Response<pb::ClusterStatus>, Status> {
+    async fn status(
+        &self,
+        _req: Request<StatusRequest>,
+    ) -> Result<Response<pb::ClusterStatus>, Status> {
         let view = cluster_view(&self.host, &self.directory).await;
         Ok(Response::new(pb::ClusterStatus {
             cluster_name: view.cluster_name,
@@ -69,7 +72,10 @@ impl Cluster for ClusterApi {
         }))
     }
 
-    async fn local_status(&self, _req: Request<StatusRequest>) -> Result<Response<pb::NodeReport>, Status> {
+    async fn local_status(
+        &self,
+        _req: Request<StatusRequest>,
+    ) -> Result<Response<pb::NodeReport>, Status> {
         let r = local_report(&self.host, &self.directory);
         Ok(Response::new(pb::NodeReport {
             id: r.id,

@@ -38,7 +38,11 @@ impl Kv for KvApi {
     }
 
     async fn get(&self, req: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
-        let found = self.service.get(req.into_inner().key).await.map_err(status)?;
+        let found = self
+            .service
+            .get(req.into_inner().key)
+            .await
+            .map_err(status)?;
         Ok(Response::new(match found {
             Some(v) => GetResponse {
                 found: true,
@@ -49,12 +53,22 @@ impl Kv for KvApi {
         }))
     }
 
-    async fn delete(&self, req: Request<DeleteRequest>) -> Result<Response<DeleteResponse>, Status> {
-        let existed = self.service.delete(req.into_inner().key).await.map_err(status)?;
+    async fn delete(
+        &self,
+        req: Request<DeleteRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
+        let existed = self
+            .service
+            .delete(req.into_inner().key)
+            .await
+            .map_err(status)?;
         Ok(Response::new(DeleteResponse { existed }))
     }
 
-    async fn compare_and_set(&self, req: Request<CasRequest>) -> Result<Response<CasResponse>, Status> {
+    async fn compare_and_set(
+        &self,
+        req: Request<CasRequest>,
+    ) -> Result<Response<CasResponse>, Status> {
         let r = req.into_inner();
         let outcome = self
             .service

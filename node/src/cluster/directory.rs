@@ -52,7 +52,11 @@ pub struct Directory {
 }
 
 impl Directory {
-    pub fn build(cluster_name: &str, nodes: Vec<NodeInfo>, data_groups: u64) -> Result<Self, PlacementError> {
+    pub fn build(
+        cluster_name: &str,
+        nodes: Vec<NodeInfo>,
+        data_groups: u64,
+    ) -> Result<Self, PlacementError> {
         let groups = place_groups(&nodes, data_groups, REPLICAS)?;
         Ok(Directory {
             cluster_name: cluster_name.to_string(),
@@ -72,12 +76,17 @@ impl Directory {
     }
 
     pub fn data_group_ids(&self) -> impl Iterator<Item = GroupId> + '_ {
-        self.groups.values().filter(|g| g.kind == GroupKind::Data).map(|g| g.id)
+        self.groups
+            .values()
+            .filter(|g| g.kind == GroupKind::Data)
+            .map(|g| g.id)
     }
 
     /// Groups with a voter on `node`.
     pub fn groups_of(&self, node: NodeId) -> impl Iterator<Item = &GroupPlacement> + '_ {
-        self.groups.values().filter(move |g| g.voters.contains(&node))
+        self.groups
+            .values()
+            .filter(move |g| g.voters.contains(&node))
     }
 
     pub fn meta(&self) -> Option<&GroupPlacement> {

@@ -22,7 +22,11 @@ pub enum PlacementError {
     DataGroups(u64),
 }
 
-pub fn place_groups(nodes: &[NodeInfo], data_groups: u64, replicas: usize) -> Result<Vec<GroupPlacement>, PlacementError> {
+pub fn place_groups(
+    nodes: &[NodeInfo],
+    data_groups: u64,
+    replicas: usize,
+) -> Result<Vec<GroupPlacement>, PlacementError> {
     if nodes.is_empty() {
         return Err(PlacementError::NoNodes);
     }
@@ -73,11 +77,19 @@ pub fn place_groups(nodes: &[NodeInfo], data_groups: u64, replicas: usize) -> Re
             .min_by_key(|i| (leads[&voters[*i]], voters[*i]))
             .unwrap_or(0);
         voters.swap(0, leader_pos);
-        let kind = if gid == META_GROUP { GroupKind::Meta } else { GroupKind::Data };
+        let kind = if gid == META_GROUP {
+            GroupKind::Meta
+        } else {
+            GroupKind::Data
+        };
         if kind == GroupKind::Data {
             *leads.get_mut(&voters[0]).expect("leader is a node") += 1;
         }
-        out.push(GroupPlacement { id: gid, kind, voters });
+        out.push(GroupPlacement {
+            id: gid,
+            kind,
+            voters,
+        });
     }
     Ok(out)
 }
@@ -156,7 +168,13 @@ mod tests {
         assert_eq!(place_groups(&[], 1, 3), Err(PlacementError::NoNodes));
         let mut dup = cluster(3, 3);
         dup[2].id = 1;
-        assert_eq!(place_groups(&dup, 1, 3), Err(PlacementError::DuplicateNode(1)));
-        assert_eq!(place_groups(&cluster(3, 3), 0, 3), Err(PlacementError::DataGroups(0)));
+        assert_eq!(
+            place_groups(&dup, 1, 3),
+            Err(PlacementError::DuplicateNode(1))
+        );
+        assert_eq!(
+            place_groups(&cluster(3, 3), 0, 3),
+            Err(PlacementError::DataGroups(0))
+        );
     }
 }

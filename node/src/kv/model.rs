@@ -9,8 +9,13 @@ pub const MAX_SCAN_LIMIT: u32 = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvCommand {
-    Put { key: Vec<u8>, value: Vec<u8> },
-    Delete { key: Vec<u8> },
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        key: Vec<u8>,
+    },
     Cas {
         key: Vec<u8>,
         expected: Option<Vec<u8>>,
@@ -20,8 +25,14 @@ pub enum KvCommand {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvQuery {
-    Get { key: Vec<u8> },
-    Scan { prefix: Vec<u8>, start_after: Vec<u8>, limit: u32 },
+    Get {
+        key: Vec<u8>,
+    },
+    Scan {
+        prefix: Vec<u8>,
+        start_after: Vec<u8>,
+        limit: u32,
+    },
 }
 
 /// A stored value with the log index of the write that produced it.
@@ -33,11 +44,21 @@ pub struct Versioned {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvReply {
-    Put { version: u64 },
-    Deleted { existed: bool },
-    Cas { succeeded: bool, current: Option<Versioned> },
+    Put {
+        version: u64,
+    },
+    Deleted {
+        existed: bool,
+    },
+    Cas {
+        succeeded: bool,
+        current: Option<Versioned>,
+    },
     Got(Option<Versioned>),
-    Scanned { entries: Vec<(Vec<u8>, Versioned)>, truncated: bool },
+    Scanned {
+        entries: Vec<(Vec<u8>, Versioned)>,
+        truncated: bool,
+    },
     /// The command could not be applied (bad bytes in the log); deterministic on every replica.
     Rejected(String),
 }
@@ -81,7 +102,9 @@ pub fn validate_scan_limit(limit: u32) -> Result<u32, KvError> {
     match limit {
         0 => Ok(DEFAULT_SCAN_LIMIT),
         l if l <= MAX_SCAN_LIMIT => Ok(l),
-        l => Err(KvError::InvalidArgument(format!("limit {l} is over the maximum of {MAX_SCAN_LIMIT}"))),
+        l => Err(KvError::InvalidArgument(format!(
+            "limit {l} is over the maximum of {MAX_SCAN_LIMIT}"
+        ))),
     }
 }
 

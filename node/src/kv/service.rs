@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use super::model::{
-    validate_key, validate_scan_limit, validate_value, KvCommand, KvError, KvQuery, KvReply, Versioned,
+    validate_key, validate_scan_limit, validate_value, KvCommand, KvError, KvQuery, KvReply,
+    Versioned,
 };
 use crate::data_group::{DataCommand, DataQuery};
 use crate::raft::codec;
@@ -41,24 +42,36 @@ fn unexpected(reply: KvReply) -> KvError {
 
 impl KvService {
     pub fn new(router: Arc<Router>, max_value_bytes: usize) -> Self {
-        KvService { router, max_value_bytes }
+        KvService {
+            router,
+            max_value_bytes,
+        }
     }
 
     async fn write(&self, key: &[u8], command: KvCommand) -> Result<KvReply, KvError> {
         let group = self.router.directory().group_for_key(key);
-        let bytes = self.router.write(group, codec::encode(&DataCommand::Kv(command))).await?;
+        let bytes = self
+            .router
+            .write(group, codec::encode(&DataCommand::Kv(command)))
+            .await?;
         codec::decode(&bytes).map_err(KvError::Internal)
     }
 
     async fn query(&self, group: u64, query: KvQuery) -> Result<KvReply, KvError> {
-        let bytes = self.router.read(group, codec::encode(&DataQuery::Kv(query))).await?;
+        let bytes = self
+            .router
+            .read(group, codec::encode(&DataQuery::Kv(query)))
+            .await?;
         codec::decode(&bytes).map_err(KvError::Internal)
     }
 
     pub async fn put(&self, key: Vec<u8>, value: Vec<u8>) -> Result<u64, KvError> {
         validate_key(&key)?;
         validate_value(&value, self.max_value_bytes)?;
-        match self.write(&key.clone(), KvCommand::Put { key, value }).await? {
+        match self
+            .write(&key.clone(), KvCommand::Put { key, value })
+            .await?
+        {
             KvReply::Put { version } => Ok(version),
             other => Err(unexpected(other)),
         }
@@ -91,7 +104,10 @@ impl KvService {
         if let Some(v) = &new {
             validate_value(v, self.max_value_bytes)?;
         }
-        match self.write(&key.clone(), KvCommand::Cas { key, expected, new }).await? {
+        match self
+            .write(&key.clone(), KvCommand::Cas { key, expected, new })
+            .await?
+        {
             KvReply::Cas { succeeded, current } => Ok(CasOutcome { succeeded, current }),
             other => Err(unexpected(other)),
         }
@@ -106,8 +122,12 @@ impl KvService {
         limit: u32,
     ) -> Result<(Vec<(Vec<u8>, Versioned)>, bool), KvError> {
         let limit = validate_scan_limit(limit)?;
-        if prefix.len() > super::model::MAX_KEY_BYTES || start_after.len() > super::model::MAX_KEY_BYTES {
-            return Err(KvError::InvalidArgument("prefix and start_after are limited to 4096 bytes".into()));
+        if prefix.len() > super::model::MAX_KEY_BYTES
+            || start_after.len() > super::model::MAX_KEY_BYTES
+        {
+            return Err(KvError::InvalidArgument(
+                "prefix and start_after are limited to 4096 bytes".into(),
+            ));
         }
         let groups: Vec<u64> = self.router.directory().data_group_ids().collect();
         let pages = futures::future::join_all(groups.into_iter().map(|g| {
@@ -125,7 +145,10 @@ impl KvService {
         let mut truncated = false;
         for page in pages {
             match page? {
-                KvReply::Scanned { entries, truncated: t } => {
+                KvReply::Scanned {
+                    entries,
+                    truncated: t,
+                } => {
                     truncated |= t;
                     merged.extend(entries);
                 }

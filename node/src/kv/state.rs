@@ -27,7 +27,11 @@ fn store(txn: &mut dyn StateTxn, key: &[u8], value: Vec<u8>, version: u64) -> Ve
     v
 }
 
-pub fn apply(txn: &mut dyn StateTxn, command: KvCommand, log_index: u64) -> Result<KvReply, StoreError> {
+pub fn apply(
+    txn: &mut dyn StateTxn,
+    command: KvCommand,
+    log_index: u64,
+) -> Result<KvReply, StoreError> {
     Ok(match command {
         KvCommand::Put { key, value } => {
             store(txn, &key, value, log_index);
@@ -108,18 +112,39 @@ mod tests {
         };
         assert_eq!(apply(&mut s, put, 7).unwrap(), KvReply::Put { version: 7 });
         let got = read(&s, KvQuery::Get { key: b"a".to_vec() }).unwrap();
-        assert_eq!(got, KvReply::Got(Some(Versioned { value: b"1".to_vec(), version: 7 })));
+        assert_eq!(
+            got,
+            KvReply::Got(Some(Versioned {
+                value: b"1".to_vec(),
+                version: 7
+            }))
+        );
         let del = KvCommand::Delete { key: b"a".to_vec() };
-        assert_eq!(apply(&mut s, del.clone(), 8).unwrap(), KvReply::Deleted { existed: true });
-        assert_eq!(apply(&mut s, del, 9).unwrap(), KvReply::Deleted { existed: false });
-        assert_eq!(read(&s, KvQuery::Get { key: b"a".to_vec() }).unwrap(), KvReply::Got(None));
+        assert_eq!(
+            apply(&mut s, del.clone(), 8).unwrap(),
+            KvReply::Deleted { existed: true }
+        );
+        assert_eq!(
+            apply(&mut s, del, 9).unwrap(),
+            KvReply::Deleted { existed: false }
+        );
+        assert_eq!(
+            read(&s, KvQuery::Get { key: b"a".to_vec() }).unwrap(),
+            KvReply::Got(None)
+        );
     }
 
     #[test]
     fn cas_succeeds_only_on_a_match() {
         let mut s = MemState::default();
         // Absent expected: create only if missing.
-        assert!(matches!(apply(&mut s, cas("k", None, Some("1")), 1).unwrap(), KvReply::Cas { succeeded: true, .. }));
+        assert!(matches!(
+            apply(&mut s, cas("k", None, Some("1")), 1).unwrap(),
+            KvReply::Cas {
+                succeeded: true,
+                ..
+            }
+        ));
         match apply(&mut s, cas("k", None, Some("2")), 2).unwrap() {
             KvReply::Cas { succeeded, current } => {
                 assert!(!succeeded);
@@ -127,23 +152,65 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(apply(&mut s, cas("k", Some("1"), Some("3")), 3).unwrap(), KvReply::Cas { succeeded: true, .. }));
-        assert!(matches!(apply(&mut s, cas("k", Some("1"), Some("4")), 4).unwrap(), KvReply::Cas { succeeded: false, .. }));
+        assert!(matches!(
+            apply(&mut s, cas("k", Some("1"), Some("3")), 3).unwrap(),
+            KvReply::Cas {
+                succeeded: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            apply(&mut s, cas("k", Some("1"), Some("4")), 4).unwrap(),
+            KvReply::Cas {
+                succeeded: false,
+                ..
+            }
+        ));
         // Expected value, no new value: delete on match.
-        assert!(matches!(apply(&mut s, cas("k", Some("3"), None), 5).unwrap(), KvReply::Cas { succeeded: true, current: None }));
-        assert_eq!(read(&s, KvQuery::Get { key: b"k".to_vec() }).unwrap(), KvReply::Got(None));
+        assert!(matches!(
+            apply(&mut s, cas("k", Some("3"), None), 5).unwrap(),
+            KvReply::Cas {
+                succeeded: true,
+                current: None
+            }
+        ));
+        assert_eq!(
+            read(&s, KvQuery::Get { key: b"k".to_vec() }).unwrap(),
+            KvReply::Got(None)
+        );
     }
 
     #[test]
     fn scan_pages_through_a_prefix_in_order() {
         let mut s = MemState::default();
         for k in ["a/3", "a/1", "b/1", "a/2", "a"] {
-            apply(&mut s, KvCommand::Put { key: k.into(), value: k.into() }, 1).unwrap();
+            apply(
+                &mut s,
+                KvCommand::Put {
+                    key: k.into(),
+                    value: k.into(),
+                },
+                1,
+            )
+            .unwrap();
         }
-        let scan = |start: &str, limit| read(&s, KvQuery::Scan { prefix: b"a/".to_vec(), start_after: start.into(), limit }).unwrap();
+        let scan = |start: &str, limit| {
+            read(
+                &s,
+                KvQuery::Scan {
+                    prefix: b"a/".to_vec(),
+                    start_after: start.into(),
+                    limit,
+                },
+            )
+            .unwrap()
+        };
         match scan("", 2) {
             KvReply::Scanned { entries, truncated } => {
-                let keys: Vec<_> = entries.iter().map(|(k, _)| String::from_utf8(k.clone()).unwrap()).collect();
+                let keys: Vec<_> = entries
+                    .iter()
+                    .map(|(k, _)| String::from_utf8(k.clone()).unwrap())
+                    .collect();
                 assert_eq!(keys, ["a/1", "a/2"]);
                 assert!(truncated);
             }

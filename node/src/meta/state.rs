@@ -34,7 +34,12 @@ pub fn apply(txn: &mut dyn StateTxn, command: MetaCommand) -> Result<MetaReply, 
 }
 
 impl ServiceState for MetaState {
-    fn apply(&self, txn: &mut dyn StateTxn, command: &[u8], _ctx: &ApplyContext) -> Result<Vec<u8>, StoreError> {
+    fn apply(
+        &self,
+        txn: &mut dyn StateTxn,
+        command: &[u8],
+        _ctx: &ApplyContext,
+    ) -> Result<Vec<u8>, StoreError> {
         let reply = match codec::decode::<MetaCommand>(command) {
             Ok(cmd) => apply(txn, cmd)?,
             Err(e) => MetaReply::Rejected(e),
@@ -75,11 +80,20 @@ mod tests {
     #[test]
     fn cluster_is_recorded_once_and_conflicts_are_refused() {
         let mut s = MemState::default();
-        assert_eq!(apply(&mut s, MetaCommand::RecordCluster(record(3))).unwrap(), MetaReply::Recorded { created: true });
+        assert_eq!(
+            apply(&mut s, MetaCommand::RecordCluster(record(3))).unwrap(),
+            MetaReply::Recorded { created: true }
+        );
         let mut again = record(3);
         again.created_ms = 99;
-        assert_eq!(apply(&mut s, MetaCommand::RecordCluster(again)).unwrap(), MetaReply::Recorded { created: false });
-        assert!(matches!(apply(&mut s, MetaCommand::RecordCluster(record(4))).unwrap(), MetaReply::Conflict(_)));
+        assert_eq!(
+            apply(&mut s, MetaCommand::RecordCluster(again)).unwrap(),
+            MetaReply::Recorded { created: false }
+        );
+        assert!(matches!(
+            apply(&mut s, MetaCommand::RecordCluster(record(4))).unwrap(),
+            MetaReply::Conflict(_)
+        ));
         assert_eq!(load_cluster(&s).unwrap().unwrap().created_ms, 1);
     }
 }

@@ -61,7 +61,12 @@ pub struct GroupSpec {
 }
 
 impl GroupHost {
-    pub fn new(node_id: NodeId, store: NodeStore, peers: Arc<PeerChannels>, config: openraft::Config) -> Self {
+    pub fn new(
+        node_id: NodeId,
+        store: NodeStore,
+        peers: Arc<PeerChannels>,
+        config: openraft::Config,
+    ) -> Self {
         GroupHost {
             node_id,
             store,
@@ -83,30 +88,48 @@ impl GroupHost {
         &self.peers
     }
 
-    pub async fn start_group(&self, spec: GroupSpec, addrs: &BTreeMap<NodeId, String>) -> Result<(), HostError> {
+    pub async fn start_group(
+        &self,
+        spec: GroupSpec,
+        addrs: &BTreeMap<NodeId, String>,
+    ) -> Result<(), HostError> {
         if self.group(spec.id).is_some() {
             return Err(HostError::Duplicate { group: spec.id });
         }
         let log_store = GroupLogStore::new(self.store.clone(), spec.id);
-        let state_machine = GroupStateMachine::new(self.store.clone(), spec.id, spec.service.clone());
+        let state_machine =
+            GroupStateMachine::new(self.store.clone(), spec.id, spec.service.clone());
         let network = NetworkFactory {
             group: spec.id,
             peers: self.peers.clone(),
         };
-        let raft = Raft::new(self.node_id, self.config.clone(), network, log_store, state_machine)
-            .await
-            .map_err(|e| HostError::Start {
-                group: spec.id,
-                reason: e.to_string(),
-            })?;
+        let raft = Raft::new(
+            self.node_id,
+            self.config.clone(),
+            network,
+            log_store,
+            state_machine,
+        )
+        .await
+        .map_err(|e| HostError::Start {
+            group: spec.id,
+            reason: e.to_string(),
+        })?;
         if spec.initialize {
             let members: BTreeMap<NodeId, BasicNode> = spec
                 .voters
                 .iter()
-                .map(|id| (*id, BasicNode::new(addrs.get(id).cloned().unwrap_or_default())))
+                .map(|id| {
+                    (
+                        *id,
+                        BasicNode::new(addrs.get(id).cloned().unwrap_or_default()),
+                    )
+                })
                 .collect();
             match raft.initialize(members).await {
-                Ok(()) => tracing::info!(group = spec.id, voters = ?spec.voters, "initialized group"),
+                Ok(()) => {
+                    tracing::info!(group = spec.id, voters = ?spec.voters, "initialized group")
+                }
                 Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(e) => {
                     return Err(HostError::Start {
@@ -131,11 +154,20 @@ impl GroupHost {
     }
 
     pub fn group(&self, id: GroupId) -> Option<Arc<GroupHandle>> {
-        self.groups.read().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+        self.groups
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     pub fn groups(&self) -> Vec<Arc<GroupHandle>> {
-        self.groups.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.groups
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     fn hosted(&self, group: GroupId) -> Result<Arc<GroupHandle>, RouteError> {
@@ -147,19 +179,27 @@ impl GroupHost {
 
     /// The leader this node currently believes in for a group it hosts.
     pub fn known_leader(&self, group: GroupId) -> Option<NodeId> {
-        self.group(group).and_then(|g| g.raft.metrics().borrow().current_leader)
+        self.group(group)
+            .and_then(|g| g.raft.metrics().borrow().current_leader)
     }
 
     /// Propose on this node's replica; succeeds only if it is the leader.
-    pub async fn propose_local(&self, group: GroupId, proposal: Proposal, timeout: Duration) -> Result<Vec<u8>, RouteError> {
+    pub async fn propose_local(
+        &self,
+        group: GroupId,
+        proposal: Proposal,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RouteError> {
         let handle = self.hosted(group)?;
         match tokio::time::timeout(timeout, handle.raft.client_write(proposal)).await {
             Ok(Ok(resp)) => Ok(resp.data.0),
             // Rejected before appending, or its entry was truncated: certainly not applied.
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(RouteError::NotLeader {
-                group,
-                leader: f.leader_id,
-            }),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(RouteError::NotLeader {
+                    group,
+                    leader: f.leader_id,
+                })
+            }
             Ok(Err(e)) => Err(RouteError::OutcomeUnknown(format!("group {group}: {e}"))),
             Err(_) => Err(RouteError::OutcomeUnknown(format!(
                 "group {group}: not committed within {} ms",
@@ -170,7 +210,12 @@ impl GroupHost {
 
     /// A linearizable read on this node: confirm leadership with a quorum (read index), wait
     /// until that index is applied, then answer from local state.
-    pub async fn read_local(&self, group: GroupId, query: &[u8], timeout: Duration) -> Result<Vec<u8>, RouteError> {
+    pub async fn read_local(
+        &self,
+        group: GroupId,
+        query: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RouteError> {
         let handle = self.hosted(group)?;
         match tokio::time::timeout(timeout, handle.raft.ensure_linearizable()).await {
             Ok(Ok(_)) => {}
@@ -180,7 +225,12 @@ impl GroupHost {
                     leader: f.leader_id,
                 })
             }
-            Ok(Err(e)) => return Err(RouteError::Unavailable { group, reason: e.to_string() }),
+            Ok(Err(e)) => {
+                return Err(RouteError::Unavailable {
+                    group,
+                    reason: e.to_string(),
+                })
+            }
             Err(_) => {
                 return Err(RouteError::Unavailable {
                     group,
@@ -189,16 +239,27 @@ impl GroupHost {
             }
         }
         let reader = GroupStateReader::new(&self.store, group);
-        handle.service.read(&reader, query).map_err(|e| RouteError::Unavailable {
-            group,
-            reason: format!("local state: {e}"),
-        })
+        handle
+            .service
+            .read(&reader, query)
+            .map_err(|e| RouteError::Unavailable {
+                group,
+                reason: format!("local state: {e}"),
+            })
     }
 
     /// Voters of each hosted group, as the group's applied membership says.
     pub fn membership_voters(&self, group: GroupId) -> BTreeSet<NodeId> {
         self.group(group)
-            .map(|g| g.raft.metrics().borrow().membership_config.membership().voter_ids().collect())
+            .map(|g| {
+                g.raft
+                    .metrics()
+                    .borrow()
+                    .membership_config
+                    .membership()
+                    .voter_ids()
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -56,16 +56,30 @@ impl GroupLogStore {
         group_key(self.group, name)
     }
 
-    fn get_meta<T: serde::de::DeserializeOwned>(&self, name: &[u8]) -> Result<Option<T>, StoreError> {
+    fn get_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &[u8],
+    ) -> Result<Option<T>, StoreError> {
         match self.store.get_cf(CF_RAFT_STATE, &self.meta_key(name))? {
-            Some(bytes) => Ok(Some(decode(std::str::from_utf8(name).unwrap_or("raft state"), &bytes)?)),
+            Some(bytes) => Ok(Some(decode(
+                std::str::from_utf8(name).unwrap_or("raft state"),
+                &bytes,
+            )?)),
             None => Ok(None),
         }
     }
 
-    fn put_meta_synced<T: serde::Serialize>(&self, name: &[u8], value: &T) -> Result<(), StoreError> {
+    fn put_meta_synced<T: serde::Serialize>(
+        &self,
+        name: &[u8],
+        value: &T,
+    ) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.store.cf(CF_RAFT_STATE), self.meta_key(name), encode(value));
+        batch.put_cf(
+            self.store.cf(CF_RAFT_STATE),
+            self.meta_key(name),
+            encode(value),
+        );
         self.store.write_synced(batch)
     }
 
@@ -101,11 +115,15 @@ impl GroupLogStore {
         let mut expected = start;
         for item in iter {
             let (key, value) = item?;
-            let index = log_index_of(&key).ok_or_else(|| StoreError::corrupt("raft log key", "short key"))?;
+            let index = log_index_of(&key)
+                .ok_or_else(|| StoreError::corrupt("raft log key", "short key"))?;
             if index != expected && !entries.is_empty() {
                 return Err(StoreError::corrupt(
                     "raft log",
-                    format!("group {} has a hole: expected index {expected}, found {index}", self.group),
+                    format!(
+                        "group {} has a hole: expected index {expected}, found {index}",
+                        self.group
+                    ),
                 ));
             }
             expected = index + 1;
@@ -120,7 +138,11 @@ impl GroupLogStore {
             Some(end) => log_key(self.group, end).to_vec(),
             None => group_end(self.group),
         };
-        batch.delete_range_cf(self.store.cf(CF_RAFT_LOG), log_key(self.group, start).to_vec(), end_key);
+        batch.delete_range_cf(
+            self.store.cf(CF_RAFT_LOG),
+            log_key(self.group, start).to_vec(),
+            end_key,
+        );
         self.store.write_synced(batch)
     }
 }
@@ -170,18 +192,32 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
             .map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Read, e))
     }
 
-    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<(), StorageError<NodeId>> {
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<NodeId>>,
+    ) -> Result<(), StorageError<NodeId>> {
         // Not synced: after a crash a smaller committed index is safe, only slower to serve.
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.store.cf(CF_RAFT_STATE), self.meta_key(KEY_COMMITTED), encode(&committed));
+        batch.put_cf(
+            self.store.cf(CF_RAFT_STATE),
+            self.meta_key(KEY_COMMITTED),
+            encode(&committed),
+        );
         self.store.write(batch).map_err(write_err)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
-        Ok(self.get_meta::<Option<LogId<NodeId>>>(KEY_COMMITTED).map_err(read_err)?.flatten())
+        Ok(self
+            .get_meta::<Option<LogId<NodeId>>>(KEY_COMMITTED)
+            .map_err(read_err)?
+            .flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError<NodeId>>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError<NodeId>>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -212,7 +248,9 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
         // Record the purge point first: a crash in between leaves extra entries, never a hole.
-        self.put_meta_synced(KEY_PURGED, &log_id).map_err(write_err)?;
-        self.delete_from(0, Some(log_id.index + 1)).map_err(write_err)
+        self.put_meta_synced(KEY_PURGED, &log_id)
+            .map_err(write_err)?;
+        self.delete_from(0, Some(log_id.index + 1))
+            .map_err(write_err)
     }
 }

@@ -9,11 +9,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
@@ -54,12 +56,13 @@ impl PeerChannels {
         if let Some(ch) = channels.get(&node) {
             return Ok(ch.clone());
         }
-        let addr = self
-            .addrs
-            .get(&node)
-            .ok_or_else(|| tonic::Status::not_found(format!("node {node} is not a member of this cluster")))?;
+        let addr = self.addrs.get(&node).ok_or_else(|| {
+            tonic::Status::not_found(format!("node {node} is not a member of this cluster"))
+        })?;
         let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| tonic::Status::invalid_argument(format!("bad address {addr} for node {node}: {e}")))?
+            .map_err(|e| {
+                tonic::Status::invalid_argument(format!("bad address {addr} for node {node}: {e}"))
+            })?
             .connect_timeout(Duration::from_millis(500))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(5))
@@ -81,7 +84,12 @@ impl PeerChannels {
             .max_encoding_message_size(codec::MAX_MESSAGE_BYTES as usize))
     }
 
-    pub fn message<T: Serialize>(&self, group: GroupId, payload: &T, timeout: Duration) -> tonic::Request<RaftMessage> {
+    pub fn message<T: Serialize>(
+        &self,
+        group: GroupId,
+        payload: &T,
+        timeout: Duration,
+    ) -> tonic::Request<RaftMessage> {
         let mut req = tonic::Request::new(RaftMessage {
             cluster: self.cluster.clone(),
             group_id: group,
@@ -136,7 +144,12 @@ pub struct GroupNetwork {
 type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, E>>;
 
 impl GroupNetwork {
-    fn decode_reply<T, E>(&self, reply: Result<tonic::Response<RaftMessage>, tonic::Status>) -> RpcResult<T, E>
+    // The error type is openraft's, fixed by the `RaftNetwork` trait.
+    #[allow(clippy::result_large_err)]
+    fn decode_reply<T, E>(
+        &self,
+        reply: Result<tonic::Response<RaftMessage>, tonic::Status>,
+    ) -> RpcResult<T, E>
     where
         T: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
@@ -144,16 +157,29 @@ impl GroupNetwork {
         match reply {
             Ok(msg) => match codec::decode::<Result<T, E>>(&msg.into_inner().payload) {
                 Ok(Ok(value)) => Ok(value),
-                Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new(self.target, remote))),
-                Err(e) => Err(RPCError::Network(NetworkError::new(&std::io::Error::other(e)))),
+                Ok(Err(remote)) => {
+                    Err(RPCError::RemoteError(RemoteError::new(self.target, remote)))
+                }
+                Err(e) => Err(RPCError::Network(NetworkError::new(
+                    &std::io::Error::other(e),
+                ))),
             },
-            Err(status) if is_unreachable(&status) => Err(RPCError::Unreachable(Unreachable::new(&status))),
+            Err(status) if is_unreachable(&status) => {
+                Err(RPCError::Unreachable(Unreachable::new(&status)))
+            }
             Err(status) => Err(RPCError::Network(NetworkError::new(&status))),
         }
     }
 
-    fn record<T, E: std::error::Error>(&self, rpc: &'static str, started: Instant, result: &RpcResult<T, E>) {
-        self.peers.metrics.record(self.group, rpc, result.is_ok(), started.elapsed());
+    fn record<T, E: std::error::Error>(
+        &self,
+        rpc: &'static str,
+        started: Instant,
+        result: &RpcResult<T, E>,
+    ) {
+        self.peers
+            .metrics
+            .record(self.group, rpc, result.is_ok(), started.elapsed());
     }
 }
 

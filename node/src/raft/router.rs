@@ -22,7 +22,10 @@ pub enum RouteError {
     #[error("node {node} does not host group {group}")]
     NotHosted { node: NodeId, group: GroupId },
     #[error("node is not the leader of group {group} (leader: {leader:?})")]
-    NotLeader { group: GroupId, leader: Option<NodeId> },
+    NotLeader {
+        group: GroupId,
+        leader: Option<NodeId>,
+    },
     #[error("group {group} is unavailable: {reason}")]
     Unavailable { group: GroupId, reason: String },
     #[error("the outcome is unknown (the write may or may not have been applied): {0}")]
@@ -83,7 +86,12 @@ impl Router {
         if let Some(leader) = self.host.known_leader(group) {
             return leader;
         }
-        if let Some(leader) = self.leaders.lock().unwrap_or_else(|p| p.into_inner()).get(&group) {
+        if let Some(leader) = self
+            .leaders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&group)
+        {
             return *leader;
         }
         voters[0]
@@ -109,10 +117,15 @@ impl Router {
             let result = self.attempt(target, group, &call, remaining).await;
             let hinted = match result {
                 Ok(reply) => {
-                    self.leaders.lock().unwrap_or_else(|p| p.into_inner()).insert(group, target);
+                    self.leaders
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(group, target);
                     return Ok(reply);
                 }
-                Err(RouteError::NotLeader { leader: Some(l), .. }) if l != target && voters.contains(&l) => {
+                Err(RouteError::NotLeader {
+                    leader: Some(l), ..
+                }) if l != target && voters.contains(&l) => {
                     last_error = format!("node {target} is not the leader; trying node {l}");
                     Some(l)
                 }
@@ -144,23 +157,38 @@ impl Router {
         } else {
             Err(RouteError::Unavailable {
                 group,
-                reason: format!("no leader answered within {} ms: {last_error}", self.timeout.as_millis()),
+                reason: format!(
+                    "no leader answered within {} ms: {last_error}",
+                    self.timeout.as_millis()
+                ),
             })
         }
     }
 
-    async fn attempt(&self, target: NodeId, group: GroupId, call: &Call<'_>, remaining: Duration) -> Result<Vec<u8>, RouteError> {
+    async fn attempt(
+        &self,
+        target: NodeId,
+        group: GroupId,
+        call: &Call<'_>,
+        remaining: Duration,
+    ) -> Result<Vec<u8>, RouteError> {
         if target == self.host.node_id() {
             return match call {
-                Call::Propose(p) => self.host.propose_local(group, (*p).clone(), remaining).await,
+                Call::Propose(p) => {
+                    self.host
+                        .propose_local(group, (*p).clone(), remaining)
+                        .await
+                }
                 Call::Read(q) => self.host.read_local(group, q, remaining).await,
             };
         }
         let peers = self.host.peers();
-        let mut client = peers.router_client(target).map_err(|s| RouteError::Unavailable {
-            group,
-            reason: s.message().to_string(),
-        })?;
+        let mut client = peers
+            .router_client(target)
+            .map_err(|s| RouteError::Unavailable {
+                group,
+                reason: s.message().to_string(),
+            })?;
         let reply = match call {
             Call::Propose(p) => client.propose(peers.message(group, *p, remaining)).await,
             Call::Read(q) => {
@@ -170,12 +198,13 @@ impl Router {
             }
         };
         match reply {
-            Ok(msg) => codec::decode::<Result<Vec<u8>, RouteError>>(&msg.into_inner().payload).unwrap_or_else(|e| {
-                Err(RouteError::Unavailable {
-                    group,
-                    reason: format!("node {target} sent {e}"),
-                })
-            }),
+            Ok(msg) => codec::decode::<Result<Vec<u8>, RouteError>>(&msg.into_inner().payload)
+                .unwrap_or_else(|e| {
+                    Err(RouteError::Unavailable {
+                        group,
+                        reason: format!("node {target} sent {e}"),
+                    })
+                }),
             Err(status) if never_sent(&status) => Err(RouteError::Unavailable {
                 group,
                 reason: format!("node {target} unreachable: {}", status.message()),
@@ -183,7 +212,10 @@ impl Router {
             // Other transport failures cannot tell "never arrived" from "reply lost": a
             // proposal may have been applied (the retry is still safe: request ids dedupe).
             Err(status) => match call {
-                Call::Propose(_) => Err(RouteError::OutcomeUnknown(format!("node {target}: {}", status.message()))),
+                Call::Propose(_) => Err(RouteError::OutcomeUnknown(format!(
+                    "node {target}: {}",
+                    status.message()
+                ))),
                 Call::Read(_) => Err(RouteError::Unavailable {
                     group,
                     reason: format!("node {target}: {}", status.message()),

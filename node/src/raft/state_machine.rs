@@ -22,10 +22,14 @@ use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
 use super::log_store::io_error;
-use super::{ApplyContext, GroupId, NodeId, Proposal, Reply, ServiceState, TypeConfig, SYSTEM_KEY_PREFIX};
+use super::{
+    ApplyContext, GroupId, NodeId, Proposal, Reply, ServiceState, TypeConfig, SYSTEM_KEY_PREFIX,
+};
 use crate::store::keys::{group_end, group_key, group_prefix};
 use crate::store::state_txn::KeyValue;
-use crate::store::{decode, encode, GroupStateReader, NodeStore, OverlayTxn, StateRead, StateTxn, StoreError};
+use crate::store::{
+    decode, encode, GroupStateReader, NodeStore, OverlayTxn, StateRead, StateTxn, StoreError,
+};
 use crate::store::{CF_SNAPSHOT, CF_STATE};
 
 /// How long a request id is remembered; a retry later than this may apply twice.
@@ -88,7 +92,10 @@ pub fn apply_proposal(
     };
     let reply = service.apply(txn, &proposal.command, &ctx)?;
     txn.put(&key, reply.clone());
-    txn.put(&request_time_key(proposal.now_ms, proposal.request_id), Vec::new());
+    txn.put(
+        &request_time_key(proposal.now_ms, proposal.request_id),
+        Vec::new(),
+    );
     prune_request_ids(txn, proposal.now_ms)?;
     Ok(reply)
 }
@@ -113,10 +120,18 @@ fn prune_request_ids(txn: &mut dyn StateTxn, now_ms: u64) -> Result<(), StoreErr
 
 impl GroupStateMachine {
     pub fn new(store: NodeStore, group: GroupId, service: Arc<dyn ServiceState>) -> Self {
-        GroupStateMachine { group, store, service }
+        GroupStateMachine {
+            group,
+            store,
+            service,
+        }
     }
 
-    fn read_system<T: serde::de::DeserializeOwned>(&self, key: &[u8], what: &str) -> Result<Option<T>, StoreError> {
+    fn read_system<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
         match GroupStateReader::new(&self.store, self.group).get(key)? {
             Some(bytes) => Ok(Some(decode(what, &bytes)?)),
             None => Ok(None),
@@ -125,7 +140,10 @@ impl GroupStateMachine {
 
     fn snapshot_id(meta_last: &Option<LogId<NodeId>>) -> String {
         match meta_last {
-            Some(id) => format!("{}-{}-{}", id.leader_id.term, id.leader_id.node_id, id.index),
+            Some(id) => format!(
+                "{}-{}-{}",
+                id.leader_id.term, id.leader_id.node_id, id.index
+            ),
             None => "empty".to_string(),
         }
     }
@@ -140,7 +158,9 @@ impl GroupStateMachine {
 impl RaftSnapshotBuilder<TypeConfig> for GroupStateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         // Everything applied so far becomes durable before the log below it may be purged.
-        self.store.sync_wal().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        self.store
+            .sync_wal()
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
         // One consistent view of the group's keys, taken while applies go on.
         let view = self.store.db().snapshot();
         let mut opts = rocksdb::ReadOptions::default();
@@ -155,9 +175,16 @@ impl RaftSnapshotBuilder<TypeConfig> for GroupStateMachine {
             let (key, value) = item.map_err(|e| sm_err(ErrorVerb::Read, e))?;
             pairs.push((key[8..].to_vec(), value.to_vec()));
         }
-        let find = |k: &[u8]| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let find = |k: &[u8]| {
+            pairs
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
         let last_applied: Option<LogId<NodeId>> = match find(KEY_APPLIED) {
-            Some(bytes) => decode("applied log id", &bytes).map_err(|e| sm_err(ErrorVerb::Read, e))?,
+            Some(bytes) => {
+                decode("applied log id", &bytes).map_err(|e| sm_err(ErrorVerb::Read, e))?
+            }
             None => None,
         };
         let membership: Membership = match find(KEY_MEMBERSHIP) {
@@ -169,8 +196,12 @@ impl RaftSnapshotBuilder<TypeConfig> for GroupStateMachine {
             last_membership: membership,
             snapshot_id: Self::snapshot_id(&last_applied),
         };
-        let body = encode(&SnapshotBody { meta: meta.clone(), pairs });
-        self.save_snapshot(&body).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        let body = encode(&SnapshotBody {
+            meta: meta.clone(),
+            pairs,
+        });
+        self.save_snapshot(&body)
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(body)),
@@ -181,7 +212,9 @@ impl RaftSnapshotBuilder<TypeConfig> for GroupStateMachine {
 impl RaftStateMachine<TypeConfig> for GroupStateMachine {
     type SnapshotBuilder = Self;
 
-    async fn applied_state(&mut self) -> Result<(Option<LogId<NodeId>>, Membership), StorageError<NodeId>> {
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, Membership), StorageError<NodeId>> {
         let applied = self
             .read_system::<Option<LogId<NodeId>>>(KEY_APPLIED, "applied log id")
             .map_err(|e| sm_err(ErrorVerb::Read, e))?
@@ -206,8 +239,13 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
             let reply = match &entry.payload {
                 EntryPayload::Blank => Reply::default(),
                 EntryPayload::Normal(proposal) => Reply(
-                    apply_proposal(self.service.as_ref(), &mut txn, proposal, entry.log_id.index)
-                        .map_err(|e| sm_err(ErrorVerb::Write, e))?,
+                    apply_proposal(
+                        self.service.as_ref(),
+                        &mut txn,
+                        proposal,
+                        entry.log_id.index,
+                    )
+                    .map_err(|e| sm_err(ErrorVerb::Write, e))?,
                 ),
                 EntryPayload::Membership(membership) => {
                     let stored = Membership::new(Some(entry.log_id), membership.clone());
@@ -218,7 +256,9 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
             replies.push(reply);
         }
         let batch = txn.into_batch(&self.store, self.group);
-        self.store.write(batch).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        self.store
+            .write(batch)
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
         Ok(replies)
     }
 
@@ -226,7 +266,9 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
@@ -237,7 +279,11 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
     ) -> Result<(), StorageError<NodeId>> {
         let bytes = snapshot.into_inner();
         let body: SnapshotBody = decode("received snapshot", &bytes).map_err(|e| {
-            io_error(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Read, e)
+            io_error(
+                ErrorSubject::Snapshot(Some(meta.signature())),
+                ErrorVerb::Read,
+                e,
+            )
         })?;
         // Replace the whole group state, then pin the applied point to the snapshot's.
         let cf = self.store.cf(CF_STATE);
@@ -246,14 +292,29 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
         for (key, value) in &body.pairs {
             batch.put_cf(cf, group_key(self.group, key), value);
         }
-        batch.put_cf(cf, group_key(self.group, KEY_APPLIED), encode(&meta.last_log_id));
-        batch.put_cf(cf, group_key(self.group, KEY_MEMBERSHIP), encode(&meta.last_membership));
-        let stored = encode(&SnapshotBody { meta: meta.clone(), pairs: body.pairs });
+        batch.put_cf(
+            cf,
+            group_key(self.group, KEY_APPLIED),
+            encode(&meta.last_log_id),
+        );
+        batch.put_cf(
+            cf,
+            group_key(self.group, KEY_MEMBERSHIP),
+            encode(&meta.last_membership),
+        );
+        let stored = encode(&SnapshotBody {
+            meta: meta.clone(),
+            pairs: body.pairs,
+        });
         batch.put_cf(self.store.cf(CF_SNAPSHOT), group_prefix(self.group), stored);
-        self.store.write_synced(batch).map_err(|e| sm_err(ErrorVerb::Write, e))
+        self.store
+            .write_synced(batch)
+            .map_err(|e| sm_err(ErrorVerb::Write, e))
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
         let Some(bytes) = self
             .store
             .get_cf(CF_SNAPSHOT, &group_prefix(self.group))
@@ -261,7 +322,8 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
         else {
             return Ok(None);
         };
-        let body: SnapshotBody = decode("snapshot", &bytes).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        let body: SnapshotBody =
+            decode("snapshot", &bytes).map_err(|e| sm_err(ErrorVerb::Read, e))?;
         Ok(Some(Snapshot {
             meta: body.meta,
             snapshot: Box::new(Cursor::new(bytes)),

@@ -14,8 +14,12 @@ use crate::store::NodeStore;
 
 struct RocksBuilder;
 
-impl StoreBuilder<TypeConfig, GroupLogStore, GroupStateMachine, tempfile::TempDir> for RocksBuilder {
-    async fn build(&self) -> Result<(tempfile::TempDir, GroupLogStore, GroupStateMachine), StorageError<NodeId>> {
+impl StoreBuilder<TypeConfig, GroupLogStore, GroupStateMachine, tempfile::TempDir>
+    for RocksBuilder
+{
+    async fn build(
+        &self,
+    ) -> Result<(tempfile::TempDir, GroupLogStore, GroupStateMachine), StorageError<NodeId>> {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = NodeStore::open(dir.path()).expect("open store");
         // A non-zero group id, with another group's keys beside it, checks the prefixing.

@@ -43,7 +43,11 @@ impl TransportService {
         let msg = req.into_inner();
         self.check_cluster(&msg)?;
         let handle = self.host.group(msg.group_id).ok_or_else(|| {
-            Status::not_found(format!("group {} is not hosted on node {}", msg.group_id, self.host.node_id()))
+            Status::not_found(format!(
+                "group {} is not hosted on node {}",
+                msg.group_id,
+                self.host.node_id()
+            ))
         })?;
         Ok((handle, msg.payload))
     }
@@ -87,7 +91,10 @@ fn parse_grpc_timeout(v: &str) -> Option<Duration> {
 
 #[tonic::async_trait]
 impl RaftTransport for TransportService {
-    async fn append_entries(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+    async fn append_entries(
+        &self,
+        req: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
         let (handle, payload) = self.open(req)?;
         let rpc: AppendEntriesRequest<TypeConfig> = codec::decode(&payload).map_err(bad_payload)?;
         let result = handle.raft.append_entries(rpc).await;
@@ -101,9 +108,13 @@ impl RaftTransport for TransportService {
         Ok(Self::reply(handle.id, &result))
     }
 
-    async fn install_snapshot(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+    async fn install_snapshot(
+        &self,
+        req: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
         let (handle, payload) = self.open(req)?;
-        let rpc: InstallSnapshotRequest<TypeConfig> = codec::decode(&payload).map_err(bad_payload)?;
+        let rpc: InstallSnapshotRequest<TypeConfig> =
+            codec::decode(&payload).map_err(bad_payload)?;
         let result = handle.raft.install_snapshot(rpc).await;
         Ok(Self::reply(handle.id, &result))
     }
@@ -116,7 +127,8 @@ impl GroupRouter for TransportService {
         let msg = req.into_inner();
         self.check_cluster(&msg)?;
         let proposal: Proposal = codec::decode(&msg.payload).map_err(bad_payload)?;
-        let result: Result<Vec<u8>, RouteError> = self.host.propose_local(msg.group_id, proposal, wait).await;
+        let result: Result<Vec<u8>, RouteError> =
+            self.host.propose_local(msg.group_id, proposal, wait).await;
         Ok(Self::reply(msg.group_id, &result))
     }
 
@@ -124,7 +136,8 @@ impl GroupRouter for TransportService {
         let wait = deadline_of(&req);
         let msg = req.into_inner();
         self.check_cluster(&msg)?;
-        let result: Result<Vec<u8>, RouteError> = self.host.read_local(msg.group_id, &msg.payload, wait).await;
+        let result: Result<Vec<u8>, RouteError> =
+            self.host.read_local(msg.group_id, &msg.payload, wait).await;
         Ok(Self::reply(msg.group_id, &result))
     }
 }

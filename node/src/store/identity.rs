@@ -90,8 +90,14 @@ mod tests {
     fn first_start_records_and_later_starts_match() {
         let dir = tempfile::tempdir().unwrap();
         let store = NodeStore::open(dir.path()).unwrap();
-        assert_eq!(store.check_identity(&identity("a", 1)).unwrap(), IdentityCheck::Fresh);
-        assert_eq!(store.check_identity(&identity("a", 1)).unwrap(), IdentityCheck::Existing);
+        assert_eq!(
+            store.check_identity(&identity("a", 1)).unwrap(),
+            IdentityCheck::Fresh
+        );
+        assert_eq!(
+            store.check_identity(&identity("a", 1)).unwrap(),
+            IdentityCheck::Existing
+        );
     }
 
     #[test]
@@ -99,13 +105,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = NodeStore::open(dir.path()).unwrap();
         store.check_identity(&identity("a", 1)).unwrap();
-        let err = store.check_identity(&identity("b", 1)).unwrap_err().to_string();
+        let err = store
+            .check_identity(&identity("b", 1))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("belongs to node 1 of cluster 'a'"), "{err}");
-        let err = store.check_identity(&identity("a", 2)).unwrap_err().to_string();
+        let err = store
+            .check_identity(&identity("a", 2))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not to node 2"), "{err}");
         let mut other_topology = identity("a", 1);
         other_topology.topology = 8;
-        let err = store.check_identity(&other_topology).unwrap_err().to_string();
+        let err = store
+            .check_identity(&other_topology)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("other nodes"), "{err}");
     }
 }

@@ -64,10 +64,12 @@ pub struct NodeStore {
 
 impl NodeStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(path).map_err(|e| StoreError::Identity(format!(
-            "cannot create data directory {}: {e}",
-            path.display()
-        )))?;
+        std::fs::create_dir_all(path).map_err(|e| {
+            StoreError::Identity(format!(
+                "cannot create data directory {}: {e}",
+                path.display()
+            ))
+        })?;
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);

@@ -120,7 +120,9 @@ impl StateRead for OverlayTxn<'_> {
     fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Vec<KeyValue>, StoreError> {
         // Ask the base for enough rows to survive the buffered deletes, then merge.
         let deleted = self.writes.values().filter(|v| v.is_none()).count();
-        let base = self.base.scan(prefix, from, limit.saturating_add(deleted))?;
+        let base = self
+            .base
+            .scan(prefix, from, limit.saturating_add(deleted))?;
         let start = scan_start(prefix, from).to_vec();
         let upper = match prefix_end(prefix) {
             Some(end) => Bound::Excluded(end),
@@ -196,9 +198,19 @@ mod tests {
         txn.put(b"a3", b"w".to_vec());
         assert_eq!(txn.get(b"a1").unwrap(), None);
         assert_eq!(txn.get(b"a2").unwrap(), Some(b"y".to_vec()));
-        let keys: Vec<_> = txn.scan(b"a", b"", 10).unwrap().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<_> = txn
+            .scan(b"a", b"", 10)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(keys, vec![b"a2".to_vec(), b"a3".to_vec()]);
-        let keys: Vec<_> = txn.scan(b"a", b"a3", 10).unwrap().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<_> = txn
+            .scan(b"a", b"a3", 10)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(keys, vec![b"a3".to_vec()]);
     }
 

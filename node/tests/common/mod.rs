@@ -50,8 +50,13 @@ pub struct TestCluster {
 }
 
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 pub fn stratusd() -> &'static str {
@@ -69,7 +74,9 @@ impl TestCluster {
             let zone = ZONES[i % 3];
             let grpc = format!("127.0.0.1:{}", ports[2 * i]);
             let http = format!("127.0.0.1:{}", ports[2 * i + 1]);
-            peers.push_str(&format!("[[peers]]\nid = {id}\nzone = \"{zone}\"\ngrpc = \"{grpc}\"\nhttp = \"{http}\"\n"));
+            peers.push_str(&format!(
+                "[[peers]]\nid = {id}\nzone = \"{zone}\"\ngrpc = \"{grpc}\"\nhttp = \"{http}\"\n"
+            ));
             nodes.push(TestNode {
                 id,
                 zone,
@@ -110,7 +117,11 @@ impl TestCluster {
 
     pub fn start_node(&mut self, id: u64) {
         let log = self.dir.path().join(format!("node-{id}.log"));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
         let node = &mut self.nodes[id as usize - 1];
         assert!(node.child.is_none(), "node {id} is already running");
         let child = Command::new(stratusd())
@@ -170,7 +181,13 @@ impl TestCluster {
         let ch = channel(&format!("http://{}", self.node(id).grpc)).ok()?;
         let mut req = tonic::Request::new(StatusRequest {});
         req.set_timeout(Duration::from_secs(2));
-        Some(ClusterClient::new(ch).local_status(req).await.ok()?.into_inner())
+        Some(
+            ClusterClient::new(ch)
+                .local_status(req)
+                .await
+                .ok()?
+                .into_inner(),
+        )
     }
 
     /// Wait until every group has a leader that is a running node.
@@ -178,13 +195,19 @@ impl TestCluster {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(s) = self.status().await {
-                let led = s.groups.iter().all(|g| g.leader != 0 && self.is_running(g.leader));
+                let led = s
+                    .groups
+                    .iter()
+                    .all(|g| g.leader != 0 && self.is_running(g.leader));
                 if led && !s.groups.is_empty() {
                     return;
                 }
             }
             if Instant::now() > deadline {
-                panic!("cluster not ready within {timeout:?}: {:?}", self.status().await);
+                panic!(
+                    "cluster not ready within {timeout:?}: {:?}",
+                    self.status().await
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -193,7 +216,11 @@ impl TestCluster {
     /// The current leader of a group, as the cluster reports it.
     pub async fn leader_of(&self, group: u64) -> Option<u64> {
         let s = self.status().await?;
-        s.groups.iter().find(|g| g.id == group).map(|g| g.leader).filter(|l| *l != 0)
+        s.groups
+            .iter()
+            .find(|g| g.id == group)
+            .map(|g| g.leader)
+            .filter(|l| *l != 0)
     }
 }
 
@@ -259,7 +286,11 @@ impl TestClient {
     pub fn new(endpoints: Vec<String>) -> Self {
         let clients = endpoints
             .iter()
-            .map(|e| KvClient::new(channel(e).unwrap()).max_decoding_message_size(32 << 20).max_encoding_message_size(32 << 20))
+            .map(|e| {
+                KvClient::new(channel(e).unwrap())
+                    .max_decoding_message_size(32 << 20)
+                    .max_encoding_message_size(32 << 20)
+            })
             .collect();
         TestClient {
             clients,
@@ -281,7 +312,9 @@ impl TestClient {
         loop {
             match f(self.endpoint(i)).await {
                 Ok(v) => return Outcome::Ok(v),
-                Err(s) if s.code() == Code::InvalidArgument => return Outcome::Fail(s.message().to_string()),
+                Err(s) if s.code() == Code::InvalidArgument => {
+                    return Outcome::Fail(s.message().to_string())
+                }
                 // The server says it certainly did not apply it, or we never reached a server.
                 Err(s) if (from_server(&s) && s.code() == Code::Unavailable) || never_sent(&s) => {}
                 // Outcome unknown: the server says so, or the connection broke mid-request.
@@ -309,7 +342,9 @@ impl TestClient {
 
     pub async fn get(&self, key: &str) -> Outcome<Option<Vec<u8>>> {
         self.call(key.len(), |mut c| {
-            let req = GetRequest { key: key.as_bytes().to_vec() };
+            let req = GetRequest {
+                key: key.as_bytes().to_vec(),
+            };
             async move {
                 c.get(req).await.map(|r| {
                     let r = r.into_inner();
@@ -321,7 +356,12 @@ impl TestClient {
     }
 
     /// Returns (succeeded, current value).
-    pub async fn cas(&self, key: &str, expected: Option<&[u8]>, new: Option<&[u8]>) -> Outcome<(bool, Option<Vec<u8>>)> {
+    pub async fn cas(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Outcome<(bool, Option<Vec<u8>>)> {
         self.call(key.len(), |mut c| {
             let req = CasRequest {
                 key: key.as_bytes().to_vec(),
@@ -341,9 +381,9 @@ impl TestClient {
 
 /// Tests that start clusters run one at a time: two clusters on two cores would starve each
 /// other's heartbeats.
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
 }
 
 pub fn value_of(key: &str) -> Vec<u8> {
@@ -352,19 +392,25 @@ pub fn value_of(key: &str) -> Vec<u8> {
 
 /// Write `prefix{i}` for each i, `concurrency` at a time; returns the acknowledged keys and
 /// the ones whose outcome is unknown.
-pub async fn write_keys(client: &TestClient, prefix: &str, range: std::ops::Range<usize>, concurrency: usize) -> (Vec<String>, Vec<String>) {
+pub async fn write_keys(
+    client: &TestClient,
+    prefix: &str,
+    range: std::ops::Range<usize>,
+    concurrency: usize,
+) -> (Vec<String>, Vec<String>) {
     use futures::StreamExt;
-    let results: Vec<(String, Outcome<u64>)> = futures::stream::iter(range.map(|i| format!("{prefix}{i}")))
-        .map(|key| {
-            let client = client.clone();
-            async move {
-                let outcome = client.put(&key, &value_of(&key)).await;
-                (key, outcome)
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
+    let results: Vec<(String, Outcome<u64>)> =
+        futures::stream::iter(range.map(|i| format!("{prefix}{i}")))
+            .map(|key| {
+                let client = client.clone();
+                async move {
+                    let outcome = client.put(&key, &value_of(&key)).await;
+                    (key, outcome)
+                }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
     let mut acked = Vec::new();
     let mut unknown = Vec::new();
     for (key, outcome) in results {
@@ -380,17 +426,18 @@ pub async fn write_keys(client: &TestClient, prefix: &str, range: std::ops::Rang
 /// Every key must read back with its value.
 pub async fn assert_all_readable(client: &TestClient, keys: &[String]) {
     use futures::StreamExt;
-    let results: Vec<(String, Outcome<Option<Vec<u8>>>)> = futures::stream::iter(keys.iter().cloned())
-        .map(|key| {
-            let client = client.clone();
-            async move {
-                let got = client.get(&key).await;
-                (key, got)
-            }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
+    let results: Vec<(String, Outcome<Option<Vec<u8>>>)> =
+        futures::stream::iter(keys.iter().cloned())
+            .map(|key| {
+                let client = client.clone();
+                async move {
+                    let got = client.get(&key).await;
+                    (key, got)
+                }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
     for (key, got) in results {
         match got {
             Outcome::Ok(Some(v)) => assert_eq!(v, value_of(&key), "wrong value for {key}"),
@@ -407,16 +454,28 @@ pub async fn wait_caught_up(cluster: &TestCluster, ids: &[u64], timeout: Duratio
     for id in ids {
         loop {
             let caught_up = match cluster.local_report(*id).await {
-                Some(report) => !report.groups.is_empty() && report.groups.iter().all(|g| {
-                    let target = status.groups.iter().find(|s| s.id == g.id).map(|s| s.applied_index).unwrap_or(0);
-                    g.applied_index >= target
-                }),
+                Some(report) => {
+                    !report.groups.is_empty()
+                        && report.groups.iter().all(|g| {
+                            let target = status
+                                .groups
+                                .iter()
+                                .find(|s| s.id == g.id)
+                                .map(|s| s.applied_index)
+                                .unwrap_or(0);
+                            g.applied_index >= target
+                        })
+                }
                 None => false,
             };
             if caught_up {
                 break;
             }
-            assert!(Instant::now() < deadline, "node {id} did not catch up: {:?}", cluster.local_report(*id).await);
+            assert!(
+                Instant::now() < deadline,
+                "node {id} did not catch up: {:?}",
+                cluster.local_report(*id).await
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -1,0 +1,620 @@
+//! The history of a test run: every operation a client invoked, when, and how it ended.
+//!
+//! Owns the data model the checkers read ([`Operation`], [`Op`], [`Outcome`]), its on-disk
+//! form (JSON lines, one completed operation per line, so a run can be saved and checked
+//! again later), and the [`Recorder`] that clients share while a workload runs.
+//!
+//! Guarantees:
+//! - A [`History`] is always well formed: operation ids are unique, an `Ok` result has the
+//!   shape of its operation (a read returns a value, a cas returns whether it swapped), `Ok`
+//!   and `Fail` operations have a completion that is not before their invocation. Every way
+//!   of building one ([`History::from_ops`], [`History::read_json_lines`], [`Recorder`])
+//!   checks this, so checkers never see a malformed history.
+//! - Time is a [`Tick`]: a point in one total order of events. Only the order matters. The
+//!   [`Recorder`] hands out ticks from a counter under its lock, so an operation completed
+//!   before another was invoked has a strictly smaller tick, exactly as the recorder saw it.
+//!   Equal ticks in hand-written histories count as concurrent.
+//! - Outcomes follow Jepsen: `Ok` happened (with its result), `Fail` definitely did not
+//!   happen, `Info` is unknown (a timeout, a lost connection): it may or may not have taken
+//!   effect, at any time after its invocation, so its completion counts as +infinity.
+//!
+//! Values: registers and sets hold [`Value`]s (`u64`); a register that was never written
+//! reads as `None`. Workloads write small unique integers (as Jepsen's do); a store of bytes
+//! encodes the number as the object's body. Keys ([`Key`]) are strings, so one history can
+//! hold many independent registers (see `checker::linearizable::check_keys`).
+//!
+//! Not here: what counts as correct (the checkers) or how operations reach the cluster.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// What a register holds and a set contains.
+pub type Value = u64;
+
+/// Names one independent register or set within a history.
+pub type Key = String;
+
+/// A point in a history's total order of events (logical time). Only the order matters.
+pub type Tick = u64;
+
+/// The client (Jepsen "process") that issued an operation. A process has at most one
+/// operation in flight; after an `Info` outcome a workload should continue as a new process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProcessId(pub u64);
+
+/// Identifies one operation within a history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OpId(pub u64);
+
+/// What a client asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "f", content = "value", rename_all = "snake_case")]
+pub enum Op {
+    /// Register read.
+    Read,
+    /// Register write.
+    Write(Value),
+    /// Register compare-and-set: if the register holds `expected` (`None`: was never
+    /// written), replace it with `new`.
+    Cas { expected: Option<Value>, new: Value },
+    /// Set insert of a value unique within the history.
+    Add(Value),
+    /// Set read of every element.
+    ReadAll,
+}
+
+/// What an `Ok` operation returned. Its shape must match the operation (see
+/// [`OpResult::fits`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpResult {
+    /// A write or add that was acknowledged.
+    Done,
+    /// A read's value (`None`: never written).
+    Read(Option<Value>),
+    /// A cas's answer: `true` it swapped, `false` the register did not hold `expected`.
+    Cas(bool),
+    /// A set read's elements, in the order the store returned them.
+    ReadAll(Vec<Value>),
+}
+
+impl OpResult {
+    /// Whether this is a result `op` can return.
+    pub fn fits(&self, op: &Op) -> bool {
+        matches!(
+            (op, self),
+            (Op::Read, OpResult::Read(_))
+                | (Op::Write(_), OpResult::Done)
+                | (Op::Cas { .. }, OpResult::Cas(_))
+                | (Op::Add(_), OpResult::Done)
+                | (Op::ReadAll, OpResult::ReadAll(_))
+        )
+    }
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    /// It happened, between invocation and completion, and returned this.
+    Ok(OpResult),
+    /// It definitely did not happen.
+    Fail,
+    /// Unknown: it may have happened at any time after its invocation, or never.
+    Info,
+}
+
+/// One operation as recorded: who, what, when, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operation {
+    pub id: OpId,
+    pub process: ProcessId,
+    /// The register or set it acts on; empty for single-object histories.
+    #[serde(default)]
+    pub key: Key,
+    pub op: Op,
+    pub invoked_at: Tick,
+    /// When the client saw the outcome. `None` for an `Info` that never came back (still
+    /// pending when the history was taken). Ignored for `Info`: it counts as +infinity.
+    #[serde(default)]
+    pub completed_at: Option<Tick>,
+    pub outcome: Outcome,
+}
+
+impl Operation {
+    /// Whether `self` finished before `other` started, so every correct execution must order
+    /// `self` first. Never true for an `Info` operation.
+    pub fn precedes(&self, other: &Operation) -> bool {
+        match (&self.outcome, self.completed_at) {
+            (Outcome::Info, _) | (_, None) => false,
+            (_, Some(done)) => done < other.invoked_at,
+        }
+    }
+
+    fn validate(&self) -> Result<(), HistoryError> {
+        let id = self.id;
+        match (&self.outcome, self.completed_at) {
+            (Outcome::Ok(result), _) if !result.fits(&self.op) => {
+                return Err(HistoryError::ResultMismatch {
+                    id,
+                    op: self.op.clone(),
+                    result: result.clone(),
+                })
+            }
+            (Outcome::Ok(_) | Outcome::Fail, None) => {
+                return Err(HistoryError::MissingCompletion { id })
+            }
+            _ => {}
+        }
+        match self.completed_at {
+            Some(done) if done < self.invoked_at => Err(HistoryError::CompletesBeforeInvoke {
+                id,
+                invoked_at: self.invoked_at,
+                completed_at: done,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Read => write!(f, "read"),
+            Op::Write(v) => write!(f, "write {v}"),
+            Op::Cas { expected, new } => write!(f, "cas {} -> {new}", ValueDisplay(*expected)),
+            Op::Add(v) => write!(f, "add {v}"),
+            Op::ReadAll => write!(f, "read-all"),
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Ok(OpResult::Done) => write!(f, "ok"),
+            Outcome::Ok(OpResult::Read(v)) => write!(f, "ok {}", ValueDisplay(*v)),
+            Outcome::Ok(OpResult::Cas(swapped)) => write!(f, "ok {swapped}"),
+            Outcome::Ok(OpResult::ReadAll(values)) => write!(f, "ok {values:?}"),
+            Outcome::Fail => write!(f, "fail"),
+            Outcome::Info => write!(f, "info"),
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{} p{} ", self.id.0, self.process.0)?;
+        if !self.key.is_empty() {
+            write!(f, "key {:?} ", self.key)?;
+        }
+        let done = match (&self.outcome, self.completed_at) {
+            (Outcome::Info, _) | (_, None) => "inf".to_string(),
+            (_, Some(t)) => t.to_string(),
+        };
+        write!(
+            f,
+            "{}: {} [{}..{}]",
+            self.op, self.outcome, self.invoked_at, done
+        )
+    }
+}
+
+/// Shows a register value with `nil` for never written.
+pub(crate) struct ValueDisplay(pub Option<Value>);
+
+impl fmt::Display for ValueDisplay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(v) => write!(f, "{v}"),
+            None => write!(f, "nil"),
+        }
+    }
+}
+
+/// Why a history could not be built, read, written or recorded.
+#[derive(Debug, Error)]
+pub enum HistoryError {
+    #[error("operation id {0:?} appears more than once")]
+    DuplicateId(OpId),
+    #[error("operation {id:?} completes at {completed_at} before it is invoked at {invoked_at}")]
+    CompletesBeforeInvoke {
+        id: OpId,
+        invoked_at: Tick,
+        completed_at: Tick,
+    },
+    #[error("operation {id:?} is ok or fail but has no completion time")]
+    MissingCompletion { id: OpId },
+    #[error("operation {id:?} ({op}) cannot return {result:?}")]
+    ResultMismatch { id: OpId, op: Op, result: OpResult },
+    #[error("no operation {0:?} was invoked on this recorder")]
+    UnknownOp(OpId),
+    #[error("operation {0:?} was already completed")]
+    AlreadyCompleted(OpId),
+    #[error("history line {line}: {source}")]
+    Parse {
+        line: usize,
+        source: serde_json::Error,
+    },
+    #[error("encoding history: {0}")]
+    Encode(serde_json::Error),
+    #[error("history i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A well-formed sequence of operations, ordered by id (which the [`Recorder`] assigns in
+/// invocation order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    ops: Vec<Operation>,
+}
+
+impl History {
+    /// An empty history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Checks `ops` is well formed (see the module docs) and orders it by id.
+    pub fn from_ops(mut ops: Vec<Operation>) -> Result<Self, HistoryError> {
+        ops.sort_by_key(|op| op.id);
+        for pair in ops.windows(2) {
+            if pair[0].id == pair[1].id {
+                return Err(HistoryError::DuplicateId(pair[0].id));
+            }
+        }
+        for op in &ops {
+            op.validate()?;
+        }
+        Ok(Self { ops })
+    }
+
+    pub fn ops(&self) -> &[Operation] {
+        &self.ops
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The distinct keys operations act on.
+    pub fn keys(&self) -> BTreeSet<&str> {
+        self.ops.iter().map(|op| op.key.as_str()).collect()
+    }
+
+    /// Writes one JSON object per operation, one per line.
+    pub fn write_json_lines<W: Write>(&self, mut out: W) -> Result<(), HistoryError> {
+        for op in &self.ops {
+            serde_json::to_writer(&mut out, op).map_err(HistoryError::Encode)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Reads what [`History::write_json_lines`] wrote. Blank lines are skipped.
+    pub fn read_json_lines<R: BufRead>(input: R) -> Result<Self, HistoryError> {
+        let mut ops = Vec::new();
+        for (index, line) in input.lines().enumerate() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let op = serde_json::from_str(&line).map_err(|source| HistoryError::Parse {
+                line: index + 1,
+                source,
+            })?;
+            ops.push(op);
+        }
+        Self::from_ops(ops)
+    }
+
+    /// Saves the history to `path` as JSON lines.
+    pub fn save(&self, path: &Path) -> Result<(), HistoryError> {
+        self.write_json_lines(BufWriter::new(File::create(path)?))
+    }
+
+    /// Loads a history saved with [`History::save`].
+    pub fn load(path: &Path) -> Result<Self, HistoryError> {
+        Self::read_json_lines(BufReader::new(File::open(path)?))
+    }
+}
+
+/// Records operations as concurrent clients invoke and complete them. Cloning is cheap and
+/// every clone records into the same history, so each client task can hold its own.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    inner: Arc<Mutex<Recording>>,
+}
+
+#[derive(Debug, Default)]
+struct Recording {
+    next_tick: Tick,
+    /// Indexed by `OpId`; `pending[i]` until `complete` is called for it.
+    ops: Vec<Operation>,
+    pending: Vec<bool>,
+}
+
+impl Recording {
+    fn tick(&mut self) -> Tick {
+        let tick = self.next_tick;
+        self.next_tick += 1;
+        tick
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that `process` invokes `op` on the history's single (unnamed) object.
+    pub fn invoke(&self, process: ProcessId, op: Op) -> OpId {
+        self.invoke_keyed(process, Key::new(), op)
+    }
+
+    /// Records that `process` invokes `op` on the object named `key`.
+    pub fn invoke_keyed(&self, process: ProcessId, key: impl Into<Key>, op: Op) -> OpId {
+        let mut recording = self.lock();
+        let id = OpId(recording.ops.len() as u64);
+        let invoked_at = recording.tick();
+        recording.ops.push(Operation {
+            id,
+            process,
+            key: key.into(),
+            op,
+            invoked_at,
+            completed_at: None,
+            outcome: Outcome::Info,
+        });
+        recording.pending.push(true);
+        id
+    }
+
+    /// Records how operation `id` ended. Call it as soon as the client knows, before
+    /// starting anything that depends on it, so real-time order is kept.
+    pub fn complete(&self, id: OpId, outcome: Outcome) -> Result<(), HistoryError> {
+        let mut recording = self.lock();
+        let index = usize::try_from(id.0).map_err(|_| HistoryError::UnknownOp(id))?;
+        match recording.pending.get(index) {
+            None => return Err(HistoryError::UnknownOp(id)),
+            Some(false) => return Err(HistoryError::AlreadyCompleted(id)),
+            Some(true) => {}
+        }
+        if let Outcome::Ok(result) = &outcome {
+            let op = &recording.ops[index].op;
+            if !result.fits(op) {
+                return Err(HistoryError::ResultMismatch {
+                    id,
+                    op: op.clone(),
+                    result: result.clone(),
+                });
+            }
+        }
+        let completed_at = recording.tick();
+        recording.pending[index] = false;
+        let entry = &mut recording.ops[index];
+        entry.completed_at = Some(completed_at);
+        entry.outcome = outcome;
+        Ok(())
+    }
+
+    /// A snapshot of everything recorded so far. Operations still pending count as `Info`.
+    pub fn history(&self) -> History {
+        History {
+            ops: self.lock().ops.clone(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Recording> {
+        // A panic while holding the lock cannot leave a half-written entry (every update
+        // is a push or a field store after validation), so the data stays usable.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> History {
+        let rec = Recorder::new();
+        let w = rec.invoke(ProcessId(0), Op::Write(3));
+        let r = rec.invoke(ProcessId(1), Op::Read);
+        let c = rec.invoke_keyed(
+            ProcessId(2),
+            "k",
+            Op::Cas {
+                expected: None,
+                new: 4,
+            },
+        );
+        let a = rec.invoke_keyed(ProcessId(3), "s", Op::Add(9));
+        let ra = rec.invoke_keyed(ProcessId(4), "s", Op::ReadAll);
+        let _pending = rec.invoke(ProcessId(5), Op::Write(8));
+        rec.complete(w, Outcome::Ok(OpResult::Done)).unwrap();
+        rec.complete(r, Outcome::Ok(OpResult::Read(None))).unwrap();
+        rec.complete(c, Outcome::Info).unwrap();
+        rec.complete(a, Outcome::Fail).unwrap();
+        rec.complete(ra, Outcome::Ok(OpResult::ReadAll(vec![1, 2])))
+            .unwrap();
+        rec.history()
+    }
+
+    #[test]
+    fn json_lines_round_trip() {
+        let history = sample();
+        let mut bytes = Vec::new();
+        history.write_json_lines(&mut bytes).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert_eq!(text.lines().count(), 6);
+        let back = History::read_json_lines(bytes.as_slice()).unwrap();
+        assert_eq!(back, history);
+    }
+
+    #[test]
+    fn save_and_load_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let history = sample();
+        history.save(&path).unwrap();
+        assert_eq!(History::load(&path).unwrap(), history);
+    }
+
+    #[test]
+    fn json_form_is_readable() {
+        let line = r#"{"id":7,"process":2,"key":"x","op":{"f":"cas","value":{"expected":null,"new":5}},"invoked_at":3,"completed_at":9,"outcome":{"type":"ok","result":{"cas":true}}}"#;
+        let history = History::read_json_lines(line.as_bytes()).unwrap();
+        let op = &history.ops()[0];
+        assert_eq!(op.id, OpId(7));
+        assert_eq!(op.key, "x");
+        assert_eq!(
+            op.op,
+            Op::Cas {
+                expected: None,
+                new: 5
+            }
+        );
+        assert_eq!(op.outcome, Outcome::Ok(OpResult::Cas(true)));
+        // Key and completion may be left out.
+        let line =
+            r#"{"id":1,"process":0,"op":{"f":"read"},"invoked_at":0,"outcome":{"type":"info"}}"#;
+        let history = History::read_json_lines(line.as_bytes()).unwrap();
+        assert_eq!(history.ops()[0].key, "");
+        assert_eq!(history.ops()[0].completed_at, None);
+    }
+
+    #[test]
+    fn recorder_orders_events_and_marks_pending_as_info() {
+        let history = sample();
+        let ops = history.ops();
+        // Six invocations took ticks 0..6, completions follow in call order.
+        assert_eq!(
+            ops.iter().map(|op| op.invoked_at).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4, 5]
+        );
+        assert_eq!(ops[0].completed_at, Some(6));
+        assert_eq!(ops[4].completed_at, Some(10));
+        assert_eq!(ops[5].outcome, Outcome::Info);
+        assert_eq!(ops[5].completed_at, None);
+        assert_eq!(history.keys(), BTreeSet::from(["", "k", "s"]));
+    }
+
+    #[test]
+    fn recorder_rejects_bad_completions() {
+        let rec = Recorder::new();
+        let id = rec.invoke(ProcessId(0), Op::Read);
+        assert!(matches!(
+            rec.complete(id, Outcome::Ok(OpResult::Cas(true))),
+            Err(HistoryError::ResultMismatch { .. })
+        ));
+        rec.complete(id, Outcome::Ok(OpResult::Read(Some(1))))
+            .unwrap();
+        assert!(matches!(
+            rec.complete(id, Outcome::Fail),
+            Err(HistoryError::AlreadyCompleted(_))
+        ));
+        assert!(matches!(
+            rec.complete(OpId(99), Outcome::Fail),
+            Err(HistoryError::UnknownOp(_))
+        ));
+    }
+
+    #[test]
+    fn recorder_is_shared_between_threads() {
+        let rec = Recorder::new();
+        let threads: Vec<_> = (0..4)
+            .map(|p| {
+                let rec = rec.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        let id = rec.invoke(ProcessId(p), Op::Write(p * 100 + i));
+                        rec.complete(id, Outcome::Ok(OpResult::Done)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let history = rec.history();
+        assert_eq!(history.len(), 100);
+        let mut ticks: Vec<Tick> = history
+            .ops()
+            .iter()
+            .flat_map(|op| [op.invoked_at, op.completed_at.unwrap()])
+            .collect();
+        ticks.sort_unstable();
+        ticks.dedup();
+        assert_eq!(ticks.len(), 200, "every event has its own tick");
+    }
+
+    #[test]
+    fn malformed_histories_are_rejected() {
+        let op = |id, outcome, completed_at| Operation {
+            id: OpId(id),
+            process: ProcessId(0),
+            key: Key::new(),
+            op: Op::Read,
+            invoked_at: 5,
+            completed_at,
+            outcome,
+        };
+        let read_ok = Outcome::Ok(OpResult::Read(None));
+        assert!(matches!(
+            History::from_ops(vec![
+                op(1, read_ok.clone(), Some(6)),
+                op(1, Outcome::Fail, Some(7))
+            ]),
+            Err(HistoryError::DuplicateId(OpId(1)))
+        ));
+        assert!(matches!(
+            History::from_ops(vec![op(1, read_ok.clone(), Some(4))]),
+            Err(HistoryError::CompletesBeforeInvoke { .. })
+        ));
+        assert!(matches!(
+            History::from_ops(vec![op(1, read_ok, None)]),
+            Err(HistoryError::MissingCompletion { .. })
+        ));
+        assert!(matches!(
+            History::from_ops(vec![op(1, Outcome::Ok(OpResult::Done), Some(6))]),
+            Err(HistoryError::ResultMismatch { .. })
+        ));
+        assert!(History::from_ops(vec![op(1, Outcome::Info, None)]).is_ok());
+        let bad_json = "{\"id\":1}\n";
+        assert!(matches!(
+            History::read_json_lines(bad_json.as_bytes()),
+            Err(HistoryError::Parse { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn precedence_is_strict_and_never_from_info() {
+        let mk = |invoked_at, completed_at, outcome| Operation {
+            id: OpId(0),
+            process: ProcessId(0),
+            key: Key::new(),
+            op: Op::Write(1),
+            invoked_at,
+            completed_at: Some(completed_at),
+            outcome,
+        };
+        let ok = Outcome::Ok(OpResult::Done);
+        assert!(mk(0, 1, ok.clone()).precedes(&mk(2, 3, ok.clone())));
+        assert!(!mk(0, 2, ok.clone()).precedes(&mk(2, 3, ok.clone())));
+        assert!(!mk(0, 1, Outcome::Info).precedes(&mk(2, 3, ok)));
+    }
+}
