@@ -26,6 +26,14 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Exit 0 when the node at ADDR serves its HTTP edge, 1 otherwise (a healthcheck for
+    /// images with no shell or curl).
+    Health {
+        #[arg(long, default_value = "127.0.0.1:4566")]
+        addr: String,
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
     /// Run an embedded cluster of several nodes over three zones on 127.0.0.1.
     Dev {
         /// Number of nodes (zones az-a, az-b, az-c in turn).
@@ -101,6 +109,29 @@ async fn stop_signal() {
     let _ = ctrl_c.await;
 }
 
+/// GET /_stratus/health/node over plain HTTP/1.1 and require a 200.
+async fn probe_health(addr: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .context("connect")?;
+    let request =
+        format!("GET /_stratus/health/node HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.context("send")?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.context("read")?;
+    let status_line = String::from_utf8_lossy(&response)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    anyhow::ensure!(
+        status_line.starts_with("HTTP/1.1 200"),
+        "answered '{status_line}'"
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -112,6 +143,20 @@ async fn main() -> anyhow::Result<()> {
             stop_signal().await;
             tracing::info!("stopping");
             node.shutdown().await;
+        }
+        Command::Health { addr, timeout_ms } => {
+            let timeout = Duration::from_millis(timeout_ms);
+            match tokio::time::timeout(timeout, probe_health(&addr)).await {
+                Ok(Ok(())) => println!("ok: {addr} is serving"),
+                Ok(Err(e)) => {
+                    eprintln!("unhealthy: {addr}: {e:#}");
+                    std::process::exit(1);
+                }
+                Err(_) => {
+                    eprintln!("unhealthy: {addr}: no answer within {timeout_ms} ms");
+                    std::process::exit(1);
+                }
+            }
         }
         Command::Dev {
             nodes,

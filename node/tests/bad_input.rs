@@ -176,6 +176,20 @@ async fn malformed_requests_get_clear_errors_and_the_node_stays_up() {
         "{resp}"
     );
     assert!(resp.contains("stratus_rpc_total"), "{resp}");
+    let resp = http_get(
+        &http,
+        b"GET /_stratus/health/node HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        resp.starts_with("HTTP/1.1 200") && resp.contains("\"groups\""),
+        "{resp}"
+    );
+    let probe = Command::new(stratusd())
+        .args(["health", "--addr", &http])
+        .output()
+        .unwrap();
+    assert!(probe.status.success(), "{probe:?}");
 
     // Every node is still up and serving.
     for id in 1..=3 {
@@ -186,6 +200,14 @@ async fn malformed_requests_get_clear_errors_and_the_node_stays_up() {
     assert_eq!(client.get("after").await, Outcome::Ok(Some(b"ok".to_vec())));
     assert!(!c.log_of(1).contains("panicked"));
     c.kill(1);
+    let probe = Command::new(stratusd())
+        .args(["health", "--addr", &http])
+        .output()
+        .unwrap();
+    assert!(
+        !probe.status.success(),
+        "a killed node must fail its healthcheck"
+    );
 }
 
 fn run_config(text: &str) -> (bool, String) {

@@ -1,4 +1,5 @@
-//! The HTTP edge (port 4566): for now `/_stratus/health` and `/_stratus/metrics`. The
+//! The HTTP edge (port 4566): for now `/_stratus/health` (the cluster as this node sees it),
+//! `/_stratus/health/node` (this node only) and `/_stratus/metrics`. The
 //! AWS-compatible APIs (S3, SQS, Kinesis, STS/IAM) mount here as they land.
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub struct EdgeState {
 pub fn router(state: EdgeState) -> axum::Router {
     axum::Router::new()
         .route("/_stratus/health", get(health))
+        .route("/_stratus/health/node", get(node_health))
         .route("/_stratus/metrics", get(metrics))
         .fallback(not_found)
         .with_state(state)
@@ -31,6 +33,12 @@ pub fn router(state: EdgeState) -> axum::Router {
 
 async fn health(State(s): State<EdgeState>) -> Json<crate::status::ClusterView> {
     Json(cluster_view(&s.host, &s.directory).await)
+}
+
+/// This node alone: answers 200 with its own groups whenever it is serving (a container
+/// healthcheck asks this; the cluster-wide view is `/_stratus/health`).
+async fn node_health(State(s): State<EdgeState>) -> Json<crate::status::NodeReport> {
+    Json(crate::status::local_report(&s.host, &s.directory))
 }
 
 async fn metrics(State(s): State<EdgeState>) -> Response {
