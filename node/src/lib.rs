@@ -12,6 +12,7 @@ pub mod kv;
 pub mod meta;
 pub mod metrics;
 pub mod node;
+pub mod object;
 pub mod raft;
 pub mod status;
 pub mod store;

@@ -16,9 +16,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::grpc_chunk::ChunkApi;
 use crate::api::grpc_cluster::ClusterApi;
 use crate::api::grpc_kv::KvApi;
 use crate::api::http_edge::{self, EdgeState};
+use crate::api::s3::access::RootOnly;
+use crate::api::s3::auth::RootKeys;
 use crate::cluster::routing::stable_hash;
 use crate::cluster::{Directory, GroupKind, META_GROUP};
 use crate::config::NodeConfig;
@@ -27,13 +30,17 @@ use crate::kv::KvService;
 use crate::meta::state::MetaState;
 use crate::meta::{ClusterRecord, MetaCommand, MetaReply};
 use crate::metrics::RpcMetrics;
+use crate::object::service::{ObjectService, ObjectSettings};
+use crate::object::shard_io::{GrpcShardIo, ShardIo};
 use crate::raft::codec;
 use crate::raft::host::{GroupHost, GroupSpec};
 use crate::raft::network::PeerChannels;
 use crate::raft::router::Router;
 use crate::raft::transport::TransportService;
 use crate::raft::ServiceState;
+use crate::store::chunks::{ChunkStore, FsChunkStore};
 use crate::store::identity::FORMAT_VERSION;
+use crate::store::layout::DataLayout;
 use crate::store::{Identity, IdentityCheck, NodeStore};
 
 /// Largest gRPC message a client may send (a value of up to 16 MiB plus its key).
@@ -78,7 +85,16 @@ impl RunningNode {
             config.data_groups,
         )?);
 
-        let store = NodeStore::open(&config.data_dir)?;
+        let layout = DataLayout::of(&config.data_dir)?;
+        let store = NodeStore::open(&layout.db)?;
+        let chunks = Arc::new(FsChunkStore::open(&layout.chunks).with_context(|| {
+            format!("cannot open the chunk store in {}", layout.chunks.display())
+        })?);
+        match chunks.sweep_temp() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} unfinished shard files left by a crash"),
+            Err(e) => tracing::warn!("cannot sweep unfinished shard files: {e}"),
+        }
         let identity = Identity {
             cluster_name: config.cluster_name.clone(),
             node_id: config.node_id,
@@ -138,6 +154,28 @@ impl RunningNode {
             router.clone(),
             config.limits.max_value_bytes,
         ));
+        let shard_io: Arc<dyn ShardIo> = Arc::new(GrpcShardIo::new(
+            config.cluster_name.clone(),
+            addrs.iter().map(|(k, v)| (*k, v.clone())).collect(),
+        ));
+        let objects = Arc::new(ObjectService::new(
+            router.clone(),
+            shard_io,
+            directory.clone(),
+            ObjectSettings::default(),
+        ));
+        let credentials = config
+            .credentials
+            .clone()
+            .context("credentials are required (credentials.access_key / secret_key)")?;
+        let s3 = crate::api::s3::build_service(
+            objects,
+            Arc::new(RootKeys {
+                access_key: credentials.access_key,
+                secret_key: credentials.secret_key,
+            }),
+            Arc::new(RootOnly),
+        );
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -159,6 +197,7 @@ impl RunningNode {
                     .max_decoding_message_size(MAX_CLIENT_MESSAGE_BYTES)
                     .max_encoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
             )
+            .add_service(ChunkApi::new(config.cluster_name.clone(), chunks.clone()).into_server())
             .add_service(ClusterServer::new(ClusterApi::new(
                 host.clone(),
                 directory.clone(),
@@ -167,8 +206,8 @@ impl RunningNode {
         tasks.push(tokio::spawn(async move {
             // Without TCP_NODELAY a response written in two pieces (headers, then data)
             // waits for the peer's delayed ACK: ~40 ms on every read of a 4 KiB value.
-            let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener)
-                .with_nodelay(Some(true));
+            let incoming =
+                tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
             let stop = async move {
                 let _ = rx.wait_for(|s| *s).await;
             };
@@ -177,11 +216,14 @@ impl RunningNode {
             }
         }));
 
-        let edge = http_edge::router(EdgeState {
-            host: host.clone(),
-            directory: directory.clone(),
-            rpc_metrics,
-        });
+        let edge = http_edge::router(
+            EdgeState {
+                host: host.clone(),
+                directory: directory.clone(),
+                rpc_metrics,
+            },
+            s3,
+        );
         let mut rx = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let stop = async move {

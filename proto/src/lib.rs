@@ -12,3 +12,7 @@ pub mod cluster {
 pub mod raft {
     tonic::include_proto!("stratus.raft");
 }
+
+pub mod chunk {
+    tonic::include_proto!("stratus.chunk");
+}

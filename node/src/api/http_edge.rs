@@ -1,14 +1,18 @@
-//! The HTTP edge (port 4566): for now `/_stratus/health` (the cluster as this node sees it),
-//! `/_stratus/health/node` (this node only) and `/_stratus/metrics`. The
-//! AWS-compatible APIs (S3, SQS, Kinesis, STS/IAM) mount here as they land.
+//! The HTTP edge (port 4566): `/_stratus/health` (the cluster as this node sees it),
+//! `/_stratus/health/node` (this node only), `/_stratus/metrics`, and every other request
+//! to the S3 API (`api::s3`). SQS, Kinesis and STS/IAM will be told apart from S3 by
+//! their `X-Amz-Target` / `Action` when they land.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Json;
+
+use s3s::service::S3Service;
 
 use crate::cluster::Directory;
 use crate::metrics::RpcMetrics;
@@ -22,13 +26,25 @@ pub struct EdgeState {
     pub rpc_metrics: Arc<RpcMetrics>,
 }
 
-pub fn router(state: EdgeState) -> axum::Router {
+pub fn router(state: EdgeState, s3: S3Service) -> axum::Router {
     axum::Router::new()
         .route("/_stratus/health", get(health))
         .route("/_stratus/health/node", get(node_health))
         .route("/_stratus/metrics", get(metrics))
-        .fallback(not_found)
         .with_state(state)
+        .fallback(move |req: Request| serve_s3(s3.clone(), req))
+}
+
+/// Hands a request to s3s, which answers every failure as an S3 XML error itself; an
+/// error here means the connection's HTTP could not be processed at all.
+async fn serve_s3(s3: S3Service, req: Request) -> Response {
+    match tower::ServiceExt::oneshot(s3, req).await {
+        Ok(resp) => resp.map(Body::new),
+        Err(e) => {
+            tracing::warn!("S3 request failed before it could be answered: {e:?}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
 }
 
 async fn health(State(s): State<EdgeState>) -> Json<crate::status::ClusterView> {
@@ -46,15 +62,4 @@ async fn metrics(State(s): State<EdgeState>) -> Response {
     render_raft_metrics(&s.host, &mut out);
     s.rpc_metrics.render(s.host.node_id(), &mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
-}
-
-async fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Json(serde_json::json!({
-            "error": "NotFound",
-            "message": "no such endpoint on this node; see /_stratus/health",
-        })),
-    )
-        .into_response()
 }

@@ -1,6 +1,8 @@
 //! Outward faces of a node: gRPC services (KV, cluster status, node-to-node transport) and
 //! the HTTP edge. Wire types are converted to domain types here and nowhere else.
 
+pub mod grpc_chunk;
 pub mod grpc_cluster;
 pub mod grpc_kv;
 pub mod http_edge;
+pub mod s3;

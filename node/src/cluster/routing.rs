@@ -17,6 +17,11 @@ pub fn data_group_for_key(key: &[u8], data_groups: u64) -> GroupId {
     1 + stable_hash(key) % data_groups.max(1)
 }
 
+/// The data group holding a bucket's metadata (its record, versions and uploads).
+pub fn group_for_bucket(bucket: &str, data_groups: u64) -> GroupId {
+    data_group_for_key(bucket.as_bytes(), data_groups)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

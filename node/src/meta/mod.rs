@@ -6,6 +6,7 @@ pub mod state;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::Directory;
+use crate::object::catalog::{CatalogCommand, CatalogQuery, CatalogResult};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterRecord {
@@ -18,11 +19,14 @@ pub enum MetaCommand {
     /// Record the cluster at its first start. Recording the same directory again is a no-op;
     /// a different one is refused (membership changes are a later, explicit operation).
     RecordCluster(ClusterRecord),
+    /// The bucket-name catalog (`object::catalog`).
+    BucketCatalog(CatalogCommand),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum MetaQuery {
     Cluster,
+    BucketCatalog(CatalogQuery),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,4 +35,5 @@ pub enum MetaReply {
     Conflict(String),
     Cluster(Option<ClusterRecord>),
     Rejected(String),
+    BucketCatalog(CatalogResult),
 }

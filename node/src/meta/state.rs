@@ -30,6 +30,9 @@ pub fn apply(txn: &mut dyn StateTxn, command: MetaCommand) -> Result<MetaReply, 
                 existing.directory.data_groups
             )),
         },
+        MetaCommand::BucketCatalog(cmd) => {
+            MetaReply::BucketCatalog(crate::object::catalog::apply(txn, cmd)?)
+        }
     })
 }
 
@@ -50,6 +53,9 @@ impl ServiceState for MetaState {
     fn read(&self, state: &dyn StateRead, query: &[u8]) -> Result<Vec<u8>, StoreError> {
         let reply = match codec::decode::<MetaQuery>(query) {
             Ok(MetaQuery::Cluster) => MetaReply::Cluster(load_cluster(state)?),
+            Ok(MetaQuery::BucketCatalog(q)) => {
+                MetaReply::BucketCatalog(crate::object::catalog::read(state, q)?)
+            }
             Err(e) => MetaReply::Rejected(e),
         };
         Ok(codec::encode(&reply))

@@ -12,8 +12,10 @@
 //! keeps one WAL for all column families, a synced write also makes every earlier write of
 //! any family durable.
 
+pub mod chunks;
 pub mod identity;
 pub mod keys;
+pub mod layout;
 pub mod state_txn;
 
 use std::path::{Path, PathBuf};
