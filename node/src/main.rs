@@ -66,9 +66,13 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
 
 /// Logs to stderr (`stratusd run`, where a supervisor collects them).
 fn log_to_stderr() {
+    use std::io::IsTerminal;
+    // Colour codes only for a person at a terminal, never in a collected log.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(log_filter())
         .with_target(false)
+        .with_ansi(ansi)
         .init();
 }
 

@@ -147,7 +147,18 @@ fn merge(me: u64, directory: &Directory, reports: Vec<Option<NodeReport>>) -> Cl
             let best = views
                 .max_by_key(|(reporter, g)| (g.leader == Some(*reporter), g.term, g.applied_index));
             match best {
-                Some((_, g)) => g.clone(),
+                // A leader that did not answer is not leading anything we can reach: a
+                // follower keeps naming a dead leader until its election timeout fires.
+                Some((_, g)) => {
+                    let mut g = g.clone();
+                    let leader_up = g
+                        .leader
+                        .is_some_and(|l| reports.iter().flatten().any(|r| r.id == l));
+                    if !leader_up {
+                        g.leader = None;
+                    }
+                    g
+                }
                 None => GroupView {
                     id: placement.id,
                     kind: placement.kind.label().to_string(),
@@ -295,6 +306,21 @@ mod tests {
         assert!(!v.nodes[2].up);
         let g1 = v.groups.iter().find(|g| g.id == 1).unwrap();
         assert_eq!((g1.leader, g1.term), (Some(2), 3));
+    }
+
+    #[test]
+    fn a_leader_that_did_not_answer_leads_nothing() {
+        let d = directory();
+        // Node 3 led group 1 and died; nodes 1 and 2 still name it until they elect anew.
+        let reports = vec![
+            report(1, vec![view(0, Some(1), 3), view(1, Some(3), 4)]),
+            report(2, vec![view(0, Some(1), 3), view(1, Some(3), 4)]),
+            None,
+        ];
+        let v = merge(1, &d, reports);
+        let g1 = v.groups.iter().find(|g| g.id == 1).unwrap();
+        assert_eq!(g1.leader, None);
+        assert_eq!(v.status, "unavailable");
     }
 
     #[test]

@@ -115,7 +115,13 @@ impl GroupHost {
             group: spec.id,
             reason: e.to_string(),
         })?;
-        if spec.initialize {
+        // A restarted group already has its membership in its log; asking openraft to
+        // initialize it again is refused and logged as an error, so ask only when empty.
+        let initialized = raft.is_initialized().await.map_err(|e| HostError::Start {
+            group: spec.id,
+            reason: format!("is_initialized: {e}"),
+        })?;
+        if spec.initialize && !initialized {
             let members: BTreeMap<NodeId, BasicNode> = spec
                 .voters
                 .iter()
