@@ -5,6 +5,7 @@
 //!
 //! - `auth`: access key → secret (root credentials today; IAM later).
 //! - `access`: who may do what (root only today; the IAM policy seam).
+//! - `host`: path style or virtual-host style.
 //! - `convert`, `errors`: wire types ↔ domain types, service errors → S3 errors.
 //! - `buckets`, `objects`, `listing`, `multipart`, `tagging`: the operations.
 
@@ -14,6 +15,7 @@ mod body;
 mod buckets;
 mod convert;
 mod errors;
+mod host;
 mod listing;
 mod multipart;
 mod objects;
@@ -50,9 +52,7 @@ pub fn build_service(
     });
     builder.set_auth(auth::EdgeAuth::new(keys));
     builder.set_access(access::EdgeAccess::new(authorizer));
-    if let Ok(host) = s3s::host::MultiDomain::new(VIRTUAL_HOST_DOMAINS) {
-        builder.set_host(host);
-    }
+    builder.set_host(host::EdgeHost::new(VIRTUAL_HOST_DOMAINS));
     builder.build()
 }
 
