@@ -249,6 +249,7 @@ async fn issue(
             kv.put(PutRequest {
                 key: key.clone(),
                 value: value.to_vec(),
+                ..Default::default()
             })
             .await?;
             Ok(Answer::Written(key))

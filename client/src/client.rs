@@ -108,10 +108,12 @@ impl Client {
     /// Stores `value` under `key`; returns the write's version.
     pub async fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<u64, Error> {
         let (key, value) = (key.as_ref(), value.as_ref());
+        let id = new_request_id();
         self.call(OpKind::Write, |channel| {
             let request = PutRequest {
                 key: key.to_vec(),
                 value: value.to_vec(),
+                request_id: id.clone(),
             };
             async move { Ok(KvClient::new(channel).put(request).await?.into_inner()) }
         })
@@ -135,8 +137,12 @@ impl Client {
     /// Removes `key`; returns whether it existed.
     pub async fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool, Error> {
         let key = key.as_ref();
+        let id = new_request_id();
         self.call(OpKind::Write, |channel| {
-            let request = DeleteRequest { key: key.to_vec() };
+            let request = DeleteRequest {
+                key: key.to_vec(),
+                request_id: id.clone(),
+            };
             async move { Ok(KvClient::new(channel).delete(request).await?.into_inner()) }
         })
         .await
@@ -152,11 +158,13 @@ impl Client {
         new: Option<&[u8]>,
     ) -> Result<CasOutcome, Error> {
         let key = key.as_ref();
+        let id = new_request_id();
         self.call(OpKind::Write, |channel| {
             let request = CasRequest {
                 key: key.to_vec(),
                 expected: expected.map(<[u8]>::to_vec),
                 new_value: new.map(<[u8]>::to_vec),
+                request_id: id.clone(),
             };
             async move {
                 Ok(KvClient::new(channel)
@@ -271,6 +279,7 @@ impl Client {
         let mut index = inner.preferred.load(Ordering::Relaxed) % node_count;
         let mut attempts: u32 = 0;
         let mut failures_this_round = 0;
+        let mut maybe_applied = false;
         loop {
             let node = &inner.nodes[index];
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -295,6 +304,15 @@ impl Client {
                 }
             };
             let last_error = match disposition {
+                // Every write carries its request id on every attempt, and the cluster
+                // applies an id at most once within its dedup window: a write whose
+                // outcome is unknown may be sent again while the window lasts.
+                Disposition::Fail(Error::OutcomeUnknown(message))
+                    if kind == OpKind::Write && started.elapsed() < WRITE_RETRY_WINDOW =>
+                {
+                    maybe_applied = true;
+                    Error::OutcomeUnknown(message)
+                }
                 Disposition::Fail(error) => return Err(error),
                 Disposition::Retry(error) => error,
             };
@@ -310,11 +328,29 @@ impl Client {
                 Duration::ZERO
             };
             if Instant::now() + delay + MIN_ATTEMPT_TIME >= deadline {
-                return Err(last_error.gave_up(attempts, started.elapsed()));
+                let error = match last_error {
+                    // An earlier attempt may have applied: the outcome stays unknown.
+                    Error::Unavailable(m) | Error::Transport(m) | Error::Timeout(m)
+                        if maybe_applied =>
+                    {
+                        Error::OutcomeUnknown(m)
+                    }
+                    other => other,
+                };
+                return Err(error.gave_up(attempts, started.elapsed()));
             }
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
         }
     }
+}
+
+/// How long after its first attempt a write whose outcome is unknown may still be retried:
+/// well inside the cluster's 10-minute request-id dedup window.
+const WRITE_RETRY_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// A fresh 16-byte id for one logical write, sent with each of its attempts.
+fn new_request_id() -> Vec<u8> {
+    rand::random::<u128>().to_be_bytes().to_vec()
 }

@@ -1,10 +1,13 @@
 //! The retry policy: which failed attempts may be tried again, and how long to wait.
 //!
-//! The one invariant: a write is retried only when the failure proves it was not
-//! applied. That is the case when the server itself answered `UNAVAILABLE` (by the
-//! server's convention: not applied), or when the connection could not even be opened
-//! (nothing was sent). A server-sent status carries no `source`; a status that tonic made
-//! from a local transport failure does, which is how the two are told apart.
+//! This module classifies one failed attempt: a write failure that proves the write was
+//! not applied is retryable: the server itself answered `UNAVAILABLE` (by the server's
+//! convention: not applied), or the connection could not even be opened (nothing was
+//! sent). A server-sent status carries no `source`; a status that tonic made from a local
+//! transport failure does, which is how the two are told apart. Any other write failure
+//! leaves the outcome unknown; `Client::call` still retries it, because every write
+//! carries a request id that the cluster applies at most once (within 10 minutes), and
+//! reports `OutcomeUnknown` only if it then gives up.
 //!
 //! Reads change nothing, so any transport failure or `DEADLINE_EXCEEDED` is retried.
 

@@ -37,6 +37,8 @@ type Store = BTreeMap<Vec<u8>, (Vec<u8>, u64)>;
 struct FakeNode {
     mode: Mode,
     calls: Arc<AtomicUsize>,
+    /// The request ids of the writes received, in order.
+    write_ids: Arc<Mutex<Vec<Vec<u8>>>>,
     data: Arc<Mutex<Store>>,
     next_version: Arc<AtomicUsize>,
 }
@@ -46,6 +48,7 @@ impl FakeNode {
         Self {
             mode,
             calls: Arc::new(AtomicUsize::new(0)),
+            write_ids: Arc::new(Mutex::new(Vec::new())),
             data: Arc::new(Mutex::new(Store::new())),
             next_version: Arc::new(AtomicUsize::new(1)),
         }
@@ -53,6 +56,14 @@ impl FakeNode {
 
     fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    fn write_ids(&self) -> Vec<Vec<u8>> {
+        self.write_ids.lock().unwrap().clone()
+    }
+
+    fn note_write(&self, id: &[u8]) {
+        self.write_ids.lock().unwrap().push(id.to_vec());
     }
 
     /// Counts the call and fails it unless the node is healthy.
@@ -84,6 +95,7 @@ impl FakeNode {
 #[tonic::async_trait]
 impl Kv for FakeNode {
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        self.note_write(&request.get_ref().request_id);
         self.enter().await?;
         let request = request.into_inner();
         Self::check_key(&request.key)?;
@@ -114,6 +126,7 @@ impl Kv for FakeNode {
         &self,
         request: Request<DeleteRequest>,
     ) -> Result<Response<DeleteResponse>, Status> {
+        self.note_write(&request.get_ref().request_id);
         self.enter().await?;
         let existed = self
             .data
@@ -128,6 +141,7 @@ impl Kv for FakeNode {
         &self,
         request: Request<CasRequest>,
     ) -> Result<Response<CasResponse>, Status> {
+        self.note_write(&request.get_ref().request_id);
         self.enter().await?;
         let request = request.into_inner();
         let mut data = self.data.lock().unwrap();
@@ -282,7 +296,7 @@ async fn refused_connection_is_skipped_for_writes() {
 }
 
 #[tokio::test]
-async fn deadline_exceeded_write_is_sent_once_and_reported_unknown() {
+async fn deadline_exceeded_write_is_retried_elsewhere_under_the_same_id() {
     let slow = FakeNode::new(Mode::DeadlineExceeded);
     let healthy = FakeNode::new(Mode::Healthy);
     let client = client(
@@ -291,18 +305,38 @@ async fn deadline_exceeded_write_is_sent_once_and_reported_unknown() {
     )
     .await;
 
+    client.put("k", "v").await.unwrap();
+    assert!(client
+        .compare_and_set("k", Some(b"v"), Some(b"w"))
+        .await
+        .unwrap()
+        .succeeded);
+    assert!(client.delete("k").await.unwrap());
+    // Each write reached the slow node, then the healthy one, with one id per write.
+    let (slow_ids, healthy_ids) = (slow.write_ids(), healthy.write_ids());
+    assert_eq!(healthy_ids.len(), 3);
+    assert!(healthy_ids.iter().all(|id| id.len() == 16));
+    for id in &slow_ids {
+        assert!(healthy_ids.contains(id), "a retry carries its write's id");
+    }
+    assert_ne!(healthy_ids[0], healthy_ids[1], "each write has its own id");
+}
+
+#[tokio::test]
+async fn a_write_that_may_have_applied_everywhere_is_reported_unknown() {
+    let a = FakeNode::new(Mode::DeadlineExceeded);
+    let b = FakeNode::new(Mode::DeadlineExceeded);
+    let client = client(
+        vec![serve(a.clone()).await, serve(b.clone()).await],
+        Duration::from_secs(2),
+    )
+    .await;
     let err = client.put("k", "v").await.unwrap_err();
     assert!(matches!(err, Error::OutcomeUnknown(_)), "{err}");
     assert!(err.is_outcome_unknown());
-    let err = client
-        .compare_and_set("k", None, Some(b"v"))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::OutcomeUnknown(_)), "{err}");
-    let err = client.delete("k").await.unwrap_err();
-    assert!(matches!(err, Error::OutcomeUnknown(_)), "{err}");
-    assert_eq!(slow.calls(), 3);
-    assert_eq!(healthy.calls(), 0);
+    let ids: Vec<_> = a.write_ids().into_iter().chain(b.write_ids()).collect();
+    assert!(ids.len() >= 2, "retried until the deadline");
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "always the same id");
 }
 
 #[tokio::test]

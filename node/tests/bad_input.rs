@@ -105,7 +105,11 @@ async fn malformed_requests_get_clear_errors_and_the_node_stays_up() {
 
     // KV input limits.
     let mut kv = c.client().endpoint(0);
-    let put = |key: Vec<u8>, value: Vec<u8>| PutRequest { key, value };
+    let put = |key: Vec<u8>, value: Vec<u8>| PutRequest {
+        key,
+        value,
+        ..Default::default()
+    };
     let e = kv.put(put(vec![], b"v".to_vec())).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("empty"));

@@ -33,7 +33,8 @@ fn status(e: KvError) -> Status {
 impl Kv for KvApi {
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let r = req.into_inner();
-        let version = self.service.put(r.key, r.value).await.map_err(status)?;
+        let id = request_id(&r.request_id)?;
+        let version = self.service.put(r.key, r.value, id).await.map_err(status)?;
         Ok(Response::new(PutResponse { version }))
     }
 
@@ -57,11 +58,9 @@ impl Kv for KvApi {
         &self,
         req: Request<DeleteRequest>,
     ) -> Result<Response<DeleteResponse>, Status> {
-        let existed = self
-            .service
-            .delete(req.into_inner().key)
-            .await
-            .map_err(status)?;
+        let r = req.into_inner();
+        let id = request_id(&r.request_id)?;
+        let existed = self.service.delete(r.key, id).await.map_err(status)?;
         Ok(Response::new(DeleteResponse { existed }))
     }
 
@@ -72,7 +71,7 @@ impl Kv for KvApi {
         let r = req.into_inner();
         let outcome = self
             .service
-            .compare_and_set(r.key, r.expected, r.new_value)
+            .compare_and_set(r.key, r.expected, r.new_value, request_id(&r.request_id)?)
             .await
             .map_err(status)?;
         let (found, current, version) = match outcome.current {
@@ -105,5 +104,20 @@ impl Kv for KvApi {
                 .collect(),
             truncated,
         }))
+    }
+}
+
+/// A client's write id: empty (none) or exactly 16 bytes.
+fn request_id(bytes: &[u8]) -> Result<Option<u128>, Status> {
+    match bytes.len() {
+        0 => Ok(None),
+        16 => {
+            let mut id = [0u8; 16];
+            id.copy_from_slice(bytes);
+            Ok(Some(u128::from_be_bytes(id)))
+        }
+        n => Err(Status::invalid_argument(format!(
+            "request_id must be empty or 16 bytes, not {n}"
+        ))),
     }
 }

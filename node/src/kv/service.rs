@@ -48,11 +48,22 @@ impl KvService {
         }
     }
 
-    async fn write(&self, key: &[u8], command: KvCommand) -> Result<KvReply, KvError> {
+    /// `request_id`: the client's id for this write, the same on each of its retries, so
+    /// that a retry of an applied write is not applied twice; `None`: a fresh one.
+    async fn write(
+        &self,
+        key: &[u8],
+        command: KvCommand,
+        request_id: Option<u128>,
+    ) -> Result<KvReply, KvError> {
         let group = self.router.directory().group_for_key(key);
         let bytes = self
             .router
-            .write(group, codec::encode(&DataCommand::Kv(command)))
+            .write_once(
+                group,
+                codec::encode(&DataCommand::Kv(command)),
+                request_id.unwrap_or_else(rand::random),
+            )
             .await?;
         codec::decode(&bytes).map_err(KvError::Internal)
     }
@@ -65,11 +76,16 @@ impl KvService {
         codec::decode(&bytes).map_err(KvError::Internal)
     }
 
-    pub async fn put(&self, key: Vec<u8>, value: Vec<u8>) -> Result<u64, KvError> {
+    pub async fn put(
+        &self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        request_id: Option<u128>,
+    ) -> Result<u64, KvError> {
         validate_key(&key)?;
         validate_value(&value, self.max_value_bytes)?;
         match self
-            .write(&key.clone(), KvCommand::Put { key, value })
+            .write(&key.clone(), KvCommand::Put { key, value }, request_id)
             .await?
         {
             KvReply::Put { version } => Ok(version),
@@ -86,9 +102,12 @@ impl KvService {
         }
     }
 
-    pub async fn delete(&self, key: Vec<u8>) -> Result<bool, KvError> {
+    pub async fn delete(&self, key: Vec<u8>, request_id: Option<u128>) -> Result<bool, KvError> {
         validate_key(&key)?;
-        match self.write(&key.clone(), KvCommand::Delete { key }).await? {
+        match self
+            .write(&key.clone(), KvCommand::Delete { key }, request_id)
+            .await?
+        {
             KvReply::Deleted { existed } => Ok(existed),
             other => Err(unexpected(other)),
         }
@@ -99,13 +118,18 @@ impl KvService {
         key: Vec<u8>,
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
+        request_id: Option<u128>,
     ) -> Result<CasOutcome, KvError> {
         validate_key(&key)?;
         if let Some(v) = &new {
             validate_value(v, self.max_value_bytes)?;
         }
         match self
-            .write(&key.clone(), KvCommand::Cas { key, expected, new })
+            .write(
+                &key.clone(),
+                KvCommand::Cas { key, expected, new },
+                request_id,
+            )
             .await?
         {
             KvReply::Cas { succeeded, current } => Ok(CasOutcome { succeeded, current }),

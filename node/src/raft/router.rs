@@ -69,8 +69,21 @@ impl Router {
 
     /// Propose `command` to `group` and return the state machine's reply.
     pub async fn write(&self, group: GroupId, command: Vec<u8>) -> Result<Vec<u8>, RouteError> {
+        self.write_once(group, command, rand::random()).await
+    }
+
+    /// Propose `command` under a caller-chosen `request_id`: if a command with this id was
+    /// already applied to `group` (within the dedup window), it is not applied again and
+    /// its first reply is returned, so a client may retry a write whose outcome it does
+    /// not know.
+    pub async fn write_once(
+        &self,
+        group: GroupId,
+        command: Vec<u8>,
+        request_id: u128,
+    ) -> Result<Vec<u8>, RouteError> {
         let proposal = Proposal {
-            request_id: rand::random(),
+            request_id,
             now_ms: now_ms(),
             command,
         };

@@ -334,6 +334,7 @@ impl TestClient {
             let req = PutRequest {
                 key: key.as_bytes().to_vec(),
                 value: value.to_vec(),
+                ..Default::default()
             };
             async move { c.put(req).await.map(|r| r.into_inner().version) }
         })
@@ -367,6 +368,7 @@ impl TestClient {
                 key: key.as_bytes().to_vec(),
                 expected: expected.map(|v| v.to_vec()),
                 new_value: new.map(|v| v.to_vec()),
+                ..Default::default()
             };
             async move {
                 c.compare_and_set(req).await.map(|r| {
