@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::NodeInfo;
 
 pub const ENV_PREFIX: &str = "STRATUS_";
-const TOP_LEVEL_FIELDS: [&str; 12] = [
+const TOP_LEVEL_FIELDS: [&str; 13] = [
     "node_id",
     "zone",
     "data_dir",
@@ -28,6 +28,7 @@ const TOP_LEVEL_FIELDS: [&str; 12] = [
     "raft",
     "limits",
     "request_timeout_ms",
+    "object",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +73,9 @@ pub struct NodeConfig {
     pub limits: Limits,
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// The object store's background workers (repair, scrub, orphan sweep).
+    #[serde(default)]
+    pub object: ObjectConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +134,35 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_value_bytes: crate::kv::model::DEFAULT_MAX_VALUE_BYTES,
+        }
+    }
+}
+
+/// `[object]`: pacing of the object store's background workers (`object::workers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObjectConfig {
+    /// How often the leader of a data group looks for shards to rebuild or move.
+    pub repair_interval_ms: u64,
+    /// Shard bytes the scrubber verifies per second on this node; 0 turns it off.
+    pub scrub_bytes_per_second: u64,
+    /// Pause between two scrub passes over this node's shards.
+    pub scrub_interval_ms: u64,
+    /// Pause between two orphan sweeps over this node's shards.
+    pub gc_interval_ms: u64,
+    /// A shard nothing points to is deleted only once it has been seen so for this long,
+    /// so an upload whose metadata is not committed yet keeps its shards.
+    pub orphan_grace_ms: u64,
+}
+
+impl Default for ObjectConfig {
+    fn default() -> Self {
+        ObjectConfig {
+            repair_interval_ms: 30_000,
+            scrub_bytes_per_second: 8 * 1024 * 1024,
+            scrub_interval_ms: 24 * 3_600_000,
+            gc_interval_ms: 600_000,
+            orphan_grace_ms: 3_600_000,
         }
     }
 }
@@ -265,6 +298,21 @@ impl NodeConfig {
         }
         if self.request_timeout_ms < 100 {
             return invalid("request_timeout_ms must be at least 100".into());
+        }
+        let o = &self.object;
+        if o.repair_interval_ms < 100 || o.gc_interval_ms < 100 || o.scrub_interval_ms < 100 {
+            return invalid(
+                "object.repair_interval_ms, object.scrub_interval_ms and object.gc_interval_ms \
+                 must be at least 100"
+                    .into(),
+            );
+        }
+        if o.orphan_grace_ms < 1_000 {
+            return invalid(
+                "object.orphan_grace_ms must be at least 1000 (an hour or more in production: \
+                 uploads in flight keep their shards for that long)"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -431,6 +479,26 @@ secret_key = "sk"
         assert_eq!(c.raft.heartbeat_ms, 50);
         assert_eq!(c.credentials.unwrap().secret_key, "other");
         assert_eq!(c.cluster_name, "prod");
+    }
+
+    #[test]
+    fn object_workers_have_defaults_overrides_and_bounds() {
+        let c = load(GOOD, &[]).unwrap();
+        assert_eq!(c.object, ObjectConfig::default());
+        let c = load(
+            GOOD,
+            &[
+                ("STRATUS_OBJECT__REPAIR_INTERVAL_MS", "200"),
+                ("STRATUS_OBJECT__SCRUB_BYTES_PER_SECOND", "0"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.object.repair_interval_ms, 200);
+        assert_eq!(c.object.scrub_bytes_per_second, 0);
+        let err = |env: &[(&str, &str)]| load(GOOD, env).unwrap_err().to_string();
+        assert!(err(&[("STRATUS_OBJECT__ORPHAN_GRACE_MS", "10")]).contains("orphan_grace_ms"));
+        assert!(err(&[("STRATUS_OBJECT__GC_INTERVAL_MS", "0")]).contains("gc_interval_ms"));
+        assert!(err(&[("STRATUS_OBJECT__BOGUS", "1")]).contains("bogus"));
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub fn dev_configs(opts: &DevOptions) -> anyhow::Result<Vec<NodeConfig>> {
             raft: RaftSettings::default(),
             limits: Limits::default(),
             request_timeout_ms: 10_000,
+            object: crate::config::ObjectConfig::default(),
         })
         .collect())
 }

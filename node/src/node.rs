@@ -158,9 +158,18 @@ impl RunningNode {
             config.cluster_name.clone(),
             addrs.iter().map(|(k, v)| (*k, v.clone())).collect(),
         ));
+        // Object background workers (repair, scrub, orphan sweep): object::workers.
+        let object_workers = crate::object::workers::ObjectWorkers::new(
+            (&config.object).into(),
+            host.clone(),
+            router.clone(),
+            directory.clone(),
+            chunks.clone(),
+            shard_io,
+        );
         let objects = Arc::new(ObjectService::new(
             router.clone(),
-            shard_io,
+            object_workers.watched_io(),
             directory.clone(),
             ObjectSettings::default(),
         ));
@@ -243,6 +252,7 @@ impl RunningNode {
             }
         }));
 
+        tasks.extend(object_workers.spawn(shutdown_rx.clone()));
         tasks.push(tokio::spawn(record_cluster(
             router,
             directory.clone(),

@@ -61,5 +61,6 @@ async fn metrics(State(s): State<EdgeState>) -> Response {
     let mut out = String::new();
     render_raft_metrics(&s.host, &mut out);
     s.rpc_metrics.render(s.host.node_id(), &mut out);
+    crate::object::worker_metrics::render(s.host.node_id(), &mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

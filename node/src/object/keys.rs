@@ -10,7 +10,14 @@
 //! [2][len][bucket] 4 esc(key) 00 01  version id              version id -> seq
 //! [2][len][bucket] 5 esc(key) 00 01  esc(upload id) 00 01    a multipart upload
 //! [2][len][bucket] 6 esc(key) 00 01  esc(upload id) 00 01  part (u16 BE)
+//! [2][0] 0                                                  blob index complete (marker)
+//! [2][0] 1 blob (16 bytes BE)                                blob -> its owner
+//! [2][0] 2 blob (16 bytes BE)                                blob with missing shards
 //! ```
+//!
+//! The blob rows live outside every bucket (a bucket name is 3 to 63 bytes, so a length
+//! byte of 0 is never a bucket's): the background workers look a blob up by id alone,
+//! since a shard file names its blob but not its bucket. See `state` for what they hold.
 //!
 //! `esc` writes each byte as is, except `00`, which becomes `00 FF`; the terminator `00 01`
 //! sorts below both `00 FF` and every other byte.
@@ -246,6 +253,116 @@ pub fn all_parts(bucket: &BucketName) -> Vec<u8> {
     bucket_kind(bucket, KIND_PART)
 }
 
+/// Decode a part row's key into (object key, upload id, part number).
+pub fn parse_part(
+    bucket: &BucketName,
+    raw: &[u8],
+) -> Result<(ObjectKey, UploadId, u16), StoreError> {
+    let space = all_parts(bucket);
+    let rest = raw
+        .strip_prefix(space.as_slice())
+        .ok_or_else(|| corrupt("upload part", raw))?;
+    let (key, rest) = take_component(rest).ok_or_else(|| corrupt("upload part", raw))?;
+    let (id, rest) = take_component(rest).ok_or_else(|| corrupt("upload part", raw))?;
+    let number: [u8; 2] = rest.try_into().map_err(|_| corrupt("upload part", raw))?;
+    let key = ObjectKey::from_bytes(&key).map_err(|e| StoreError::corrupt("upload part", e))?;
+    let id = String::from_utf8(id)
+        .ok()
+        .and_then(|id| UploadId::parse(&id).ok())
+        .ok_or_else(|| corrupt("upload part", raw))?;
+    Ok((key, id, u16::from_be_bytes(number)))
+}
+
+/// What a row of some bucket is, from its key alone: versions and parts are the rows
+/// that point to blobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BucketRow {
+    Version(BucketName),
+    Part(BucketName),
+    Other,
+}
+
+/// Classify a key of the object space (a row outside every bucket is `Other`).
+pub fn bucket_row(raw: &[u8]) -> BucketRow {
+    let (Some(&OBJECT_TAG), Some(&len)) = (raw.first(), raw.get(1)) else {
+        return BucketRow::Other;
+    };
+    let end = 2 + usize::from(len);
+    let (Some(name), Some(&kind)) = (raw.get(2..end), raw.get(end)) else {
+        return BucketRow::Other;
+    };
+    let Some(bucket) = std::str::from_utf8(name)
+        .ok()
+        .and_then(|n| BucketName::parse(n).ok())
+    else {
+        return BucketRow::Other;
+    };
+    match kind {
+        KIND_VERSION => BucketRow::Version(bucket),
+        KIND_PART => BucketRow::Part(bucket),
+        _ => BucketRow::Other,
+    }
+}
+
+/// Every key of the object space (buckets and the blob rows).
+pub fn object_space() -> Vec<u8> {
+    vec![OBJECT_TAG]
+}
+
+/// The blob rows' space: `[2][0]`, below every bucket (whose length byte is 3 or more).
+const BLOB_SPACE: [u8; 2] = [OBJECT_TAG, 0];
+const KIND_BLOB_INDEX_COMPLETE: u8 = 0;
+const KIND_BLOB_REF: u8 = 1;
+const KIND_BLOB_DAMAGED: u8 = 2;
+
+fn blob_kind(kind: u8) -> Vec<u8> {
+    let mut k = BLOB_SPACE.to_vec();
+    k.push(kind);
+    k
+}
+
+fn blob_row(kind: u8, blob: u128) -> Vec<u8> {
+    let mut k = blob_kind(kind);
+    k.extend_from_slice(&blob.to_be_bytes());
+    k
+}
+
+/// Present once every version and part of the group is in the blob index (a group is
+/// indexed as it is written from the start, or by a one-time backfill after an upgrade).
+pub fn blob_index_complete() -> Vec<u8> {
+    blob_kind(KIND_BLOB_INDEX_COMPLETE)
+}
+
+/// Every blob reference row, in blob id order.
+pub fn blob_refs() -> Vec<u8> {
+    blob_kind(KIND_BLOB_REF)
+}
+
+/// The row naming who points to `blob` (a version or an upload's part).
+pub fn blob_ref(blob: u128) -> Vec<u8> {
+    blob_row(KIND_BLOB_REF, blob)
+}
+
+/// Every row of a blob with shards recorded missing, in blob id order.
+pub fn damaged_blobs() -> Vec<u8> {
+    blob_kind(KIND_BLOB_DAMAGED)
+}
+
+/// The row present while `blob` has shards recorded missing.
+pub fn damaged_blob(blob: u128) -> Vec<u8> {
+    blob_row(KIND_BLOB_DAMAGED, blob)
+}
+
+/// The blob id of a row from a scan of [`blob_refs`] or [`damaged_blobs`].
+pub fn parse_blob_row(raw: &[u8]) -> Result<u128, StoreError> {
+    let bytes: [u8; 16] = raw
+        .get(BLOB_SPACE.len() + 1..)
+        .filter(|_| raw.starts_with(&BLOB_SPACE))
+        .and_then(|rest| rest.try_into().ok())
+        .ok_or_else(|| corrupt("blob row", raw))?;
+    Ok(u128::from_be_bytes(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +480,45 @@ mod tests {
         assert!(
             part(&short, &key("x"), &UploadId::generate(1, 1), 3).starts_with(&all_parts(&short))
         );
+    }
+
+    #[test]
+    fn blob_rows_sort_by_id_and_stay_out_of_every_bucket() {
+        let (low, high) = (blob_ref(5), blob_ref(1 << 100));
+        assert!(low < high && high < blob_ref(u128::MAX));
+        assert!(low.starts_with(&blob_refs()) && !low.starts_with(&damaged_blobs()));
+        assert!(damaged_blob(7).starts_with(&damaged_blobs()));
+        assert_eq!(
+            parse_blob_row(&blob_ref(u128::MAX - 3)).unwrap(),
+            u128::MAX - 3
+        );
+        assert_eq!(parse_blob_row(&damaged_blob(9)).unwrap(), 9);
+        assert!(parse_blob_row(&blob_refs()).is_err());
+        for name in ["abc", &"z".repeat(63)] {
+            let space = bucket_space(&bucket(name));
+            assert!(!blob_ref(1).starts_with(&space) && !space.starts_with(&blob_refs()));
+        }
+    }
+
+    #[test]
+    fn rows_are_classified_and_parts_decode() {
+        let b = bucket("bkt");
+        let id = UploadId::generate(3, 4);
+        for k in ADVERSARIAL {
+            let raw = part(&b, &key(k), &id, 7);
+            assert_eq!(parse_part(&b, &raw).unwrap(), (key(k), id.clone(), 7));
+            assert_eq!(bucket_row(&raw), BucketRow::Part(b.clone()));
+            assert_eq!(
+                bucket_row(&version(&b, &key(k), 1)),
+                BucketRow::Version(b.clone())
+            );
+            assert_eq!(bucket_row(&upload(&b, &key(k), &id)), BucketRow::Other);
+        }
+        assert_eq!(bucket_row(&bucket_record(&b)), BucketRow::Other);
+        assert_eq!(bucket_row(&blob_ref(1)), BucketRow::Other);
+        assert_eq!(bucket_row(&blob_index_complete()), BucketRow::Other);
+        assert_eq!(bucket_row(&[OBJECT_TAG, 200, 1]), BucketRow::Other);
+        assert!(parse_part(&b, &upload(&b, &key("k"), &id)).is_err());
     }
 
     #[test]

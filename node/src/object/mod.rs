@@ -11,10 +11,18 @@
 //! - `liveness`: which nodes answer now, so new shards go only to live nodes.
 //! - `write_path`: a body streamed into durable shards (or inline bytes), with its digests.
 //! - `read_path`: a byte range streamed back, reconstructing around lost shards.
-//! - `gc`: deleting shards nobody points to (and the plan for the orphan sweep).
+//! - `gc`: deleting shards nobody points to, and the orphan sweep that catches the rest.
 //! - `service`: the S3 operations, over the router, the write and read paths.
+//! - `blob_index`: the blob -> owner index of every data group, as the workers ask it.
+//! - `damage`: bad shards found by reads and the scrubber, recorded missing for repair.
+//! - `repair`: rebuilding missing shards, and moving shards back where they belong.
+//! - `scrub`: re-verifying this node's shard files at a configured pace.
+//! - `workers`: the background workers of a node, wired and spawned together.
+//! - `worker_metrics`: their counters, in `/_stratus/metrics`.
 
+pub mod blob_index;
 pub mod catalog;
+pub mod damage;
 pub mod erasure;
 pub mod gc;
 pub mod keys;
@@ -22,7 +30,11 @@ pub mod liveness;
 pub mod model;
 pub mod placement;
 pub mod read_path;
+pub mod repair;
+pub mod scrub;
 pub mod service;
 pub mod shard_io;
 pub mod state;
+pub mod worker_metrics;
+pub mod workers;
 pub mod write_path;

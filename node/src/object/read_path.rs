@@ -21,7 +21,9 @@
 //!
 //! Only the requested bytes are emitted: the first and last stripes are trimmed.
 //!
-//! Not here: reporting bad shards for repair (the scrubber and repair worker own that).
+//! Not here: reporting bad shards for repair. The object service's shard I/O is a
+//! `damage::WatchedShardIo`, which reports every corrupt or absent shard a read meets, so
+//! this reader needs no hook of its own.
 
 use std::collections::VecDeque;
 use std::ops::Range;

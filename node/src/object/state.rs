@@ -19,6 +19,20 @@
 //!   entries, `is_truncated` and a marker to resume from, as S3 itself may. Multipart
 //!   commands read at most one row per part (at most 10,000).
 //!
+//! The blob index: beside the versions and parts, every erasure-coded blob they point to has
+//! a row naming its owner (`keys::blob_ref`), and every version's blob with shards recorded
+//! missing a second row (`keys::damaged_blob`). Both are written and removed in the same
+//! transactions that add and drop the `DataRef`s, so they are exactly as current as the
+//! versions. The background workers read them (`FindBlobs`, `ListBlobs`): the orphan sweep
+//! to tell a referenced shard from an orphan, the scrubber to find the version a corrupt
+//! shard belongs to, the repair worker to find what to rebuild.
+//!
+//! Upgrade note: groups whose versions were written before the blob index existed have no
+//! rows for them. `IndexBlobs` backfills a group in bounded steps and then writes the
+//! `keys::blob_index_complete` marker; every blob answer says whether the marker is there,
+//! and nobody may conclude a blob is unreferenced from a group without it. The repair
+//! worker runs the backfill on the groups it leads (a fresh group completes in one step).
+//!
 //! Not here: erasure coding and shard placement (`erasure`, `shard_io`), the bucket-name
 //! catalog (`catalog`, in the meta group), lifecycle, and the S3 wire format.
 
@@ -41,6 +55,12 @@ use crate::store::{decode, encode, StateRead, StateTxn, StoreError};
 pub const MAX_LIST_KEYS: u32 = 1000;
 /// Rows a listing may read per call before it returns a truncated page.
 pub const LIST_ROW_BUDGET: usize = 10_000;
+/// Most blobs one `FindBlobs` may ask about.
+pub const MAX_BLOB_LOOKUP: usize = 256;
+/// Most blobs one `ListBlobs` page holds.
+pub const MAX_BLOB_PAGE: u32 = 64;
+/// Rows of the object space one `IndexBlobs` step reads.
+pub const INDEX_STEP_ROWS: usize = 256;
 
 /// Preconditions of a write (`If-Match`, `If-None-Match: *`), checked against the key's
 /// current version (its newest, unless that is a delete marker).
@@ -165,6 +185,60 @@ pub enum ObjectCommand {
         blob: u128,
         missing: Vec<u8>,
     },
+    /// One step of the blob index backfill: index the versions and parts among the next
+    /// [`INDEX_STEP_ROWS`] rows of the object space after the raw key `after` (from the
+    /// start when `None`). The last step writes the complete marker.
+    IndexBlobs {
+        after: Option<Vec<u8>>,
+    },
+}
+
+/// Who points to an erasure-coded blob: an object version, or a part of a multipart upload
+/// still in progress (a completed upload's parts belong to its version).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BlobOwner {
+    Version {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: VersionId,
+    },
+    Part {
+        bucket: BucketName,
+        key: ObjectKey,
+        upload_id: UploadId,
+        part_number: u16,
+    },
+}
+
+impl BlobOwner {
+    pub fn bucket(&self) -> &BucketName {
+        match self {
+            BlobOwner::Version { bucket, .. } | BlobOwner::Part { bucket, .. } => bucket,
+        }
+    }
+}
+
+/// A blob as the background workers see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobEntry {
+    pub blob: u128,
+    pub owner: BlobOwner,
+    /// Where the blob's shards are; `None` if the owner does not hold the blob (the state
+    /// never writes that; a reader still treats the blob as referenced).
+    pub erasure: Option<ErasureRef>,
+    /// Bytes the blob encodes (the version's size, or its part's).
+    pub size_bytes: u64,
+    pub storage_class: StorageClass,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobPage {
+    pub entries: Vec<BlobEntry>,
+    /// Where the next page starts (`ListBlobs` only); `None` when the list is exhausted.
+    pub next_after: Option<u128>,
+    /// Whether every version and part of the group is indexed (see the upgrade note):
+    /// without it, a blob left out of `entries` may still be referenced.
+    pub index_complete: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,6 +291,18 @@ pub enum ObjectQuery {
         /// Parts with a number strictly greater are listed.
         part_number_marker: u16,
         max_parts: u32,
+    },
+    /// The index entries of those of `blobs` that something points to (at most
+    /// [`MAX_BLOB_LOOKUP`]); blobs nothing points to are left out.
+    FindBlobs {
+        blobs: Vec<u128>,
+    },
+    /// Referenced blobs in id order, strictly after `after`: all of them, or only the ones
+    /// with shards recorded missing. At most `limit` (capped at [`MAX_BLOB_PAGE`]).
+    ListBlobs {
+        damaged_only: bool,
+        after: Option<u128>,
+        limit: u32,
     },
 }
 
@@ -312,6 +398,10 @@ pub enum ObjectReply {
     ShardsUpdated {
         updated: bool,
     },
+    /// A backfill step: where the next one starts, `None` once the index is complete.
+    BlobsIndexed {
+        next: Option<Vec<u8>>,
+    },
     Bucket(BucketRecord),
     Object(ObjectVersion),
     Objects(ObjectListing),
@@ -319,6 +409,7 @@ pub enum ObjectReply {
     Uploads(UploadListing),
     Upload(MultipartUpload),
     Parts(PartListing),
+    Blobs(BlobPage),
 }
 
 /// What a data group answers for an object command or query.
@@ -421,17 +512,92 @@ fn find_version(
     }
 }
 
+fn version_owner(bucket: &BucketName, v: &ObjectVersion) -> BlobOwner {
+    BlobOwner::Version {
+        bucket: bucket.clone(),
+        key: v.key.clone(),
+        version_id: v.version_id.clone(),
+    }
+}
+
+fn part_owner(
+    bucket: &BucketName,
+    key: &ObjectKey,
+    upload_id: &UploadId,
+    part_number: u16,
+) -> BlobOwner {
+    BlobOwner::Part {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        upload_id: upload_id.clone(),
+        part_number,
+    }
+}
+
+fn erasure_refs_of(data: &DataRef) -> Vec<&ErasureRef> {
+    match data {
+        DataRef::Inline(_) => Vec::new(),
+        DataRef::Erasure(e) => vec![e],
+        DataRef::Parts(parts) => parts
+            .iter()
+            .flat_map(|p| erasure_refs_of(&p.data))
+            .collect(),
+    }
+}
+
+/// Point the blob index at `owner` for every blob of `data` (and keep the damaged row of
+/// each blob in step with its `missing` shards; only versions get repaired).
+fn index_blobs(txn: &mut dyn StateTxn, owner: &BlobOwner, data: &DataRef) {
+    let value = encode(owner);
+    for e in erasure_refs_of(data) {
+        txn.put(&keys::blob_ref(e.blob), value.clone());
+        mark_damaged(txn, owner, e);
+    }
+}
+
+fn mark_damaged(txn: &mut dyn StateTxn, owner: &BlobOwner, e: &ErasureRef) {
+    if matches!(owner, BlobOwner::Version { .. }) && !e.missing.is_empty() {
+        txn.put(&keys::damaged_blob(e.blob), encode(owner));
+    } else {
+        txn.delete(&keys::damaged_blob(e.blob));
+    }
+}
+
+/// Drop the blob index rows of `data` that name `owner` (a row naming another owner is
+/// left alone: then that owner points to the blob too).
+fn unindex_blobs(txn: &mut dyn StateTxn, owner: &BlobOwner, data: &DataRef) -> Step<()> {
+    for e in erasure_refs_of(data) {
+        let row = keys::blob_ref(e.blob);
+        let Some(bytes) = txn.get(&row)? else {
+            continue;
+        };
+        let indexed: BlobOwner = decode("blob owner", &bytes)?;
+        if &indexed == owner {
+            txn.delete(&row);
+            txn.delete(&keys::damaged_blob(e.blob));
+        }
+    }
+    Ok(())
+}
+
 fn write_version(txn: &mut dyn StateTxn, bucket: &BucketName, seq: u64, v: &ObjectVersion) {
     txn.put(&keys::version(bucket, &v.key, seq), encode(v));
     txn.put(
         &keys::version_id_index(bucket, &v.key, &v.version_id),
         encode(&seq),
     );
+    index_blobs(txn, &version_owner(bucket, v), &v.data);
 }
 
-fn remove_version(txn: &mut dyn StateTxn, bucket: &BucketName, seq: u64, v: &ObjectVersion) {
+fn remove_version(
+    txn: &mut dyn StateTxn,
+    bucket: &BucketName,
+    seq: u64,
+    v: &ObjectVersion,
+) -> Step<()> {
     txn.delete(&keys::version(bucket, &v.key, seq));
     txn.delete(&keys::version_id_index(bucket, &v.key, &v.version_id));
+    unindex_blobs(txn, &version_owner(bucket, v), &v.data)
 }
 
 /// The version a read or a tagging call addresses: the newest, or one by id.
@@ -682,6 +848,8 @@ fn apply_step(txn: &mut dyn StateTxn, command: ObjectCommand, now_ms: u64) -> St
             for part in parts.values() {
                 garbage.extend(garbage_of(&part.data, None));
                 txn.delete(&keys::part(&bucket, &key, &upload_id, part.part_number));
+                let owner = part_owner(&bucket, &key, &upload_id, part.part_number);
+                unindex_blobs(txn, &owner, &part.data)?;
             }
             txn.delete(&keys::upload(&bucket, &key, &upload_id));
             Ok(ObjectReply::UploadAborted { garbage })
@@ -726,7 +894,48 @@ fn apply_step(txn: &mut dyn StateTxn, command: ObjectCommand, now_ms: u64) -> St
             e.missing.sort_unstable();
             Ok(())
         }),
+        ObjectCommand::IndexBlobs { after } => index_existing(txn, after),
     }
+}
+
+/// One backfill step (see `ObjectCommand::IndexBlobs`).
+fn index_existing(txn: &mut dyn StateTxn, after: Option<Vec<u8>>) -> Step<ObjectReply> {
+    let space = keys::object_space();
+    // Blob rows ([2][0]...) sort before every bucket: start past them.
+    let first_bucket = vec![keys::OBJECT_TAG, 1];
+    let from = match after {
+        Some(after) => keys::just_after(&after).max(first_bucket),
+        None => first_bucket,
+    };
+    let rows = txn.scan(&space, &from, INDEX_STEP_ROWS)?;
+    let last = rows.last().map(|(raw, _)| raw.clone());
+    for (raw, value) in &rows {
+        match keys::bucket_row(raw) {
+            keys::BucketRow::Version(bucket) => {
+                let version: ObjectVersion = decode("object version", value)?;
+                index_blobs(txn, &version_owner(&bucket, &version), &version.data);
+            }
+            keys::BucketRow::Part(bucket) => {
+                let (key, upload_id, number) = keys::parse_part(&bucket, raw)?;
+                let part: PartRecord = decode("upload part", value)?;
+                index_blobs(
+                    txn,
+                    &part_owner(&bucket, &key, &upload_id, number),
+                    &part.data,
+                );
+            }
+            keys::BucketRow::Other => {}
+        }
+    }
+    if rows.len() < INDEX_STEP_ROWS {
+        txn.put(&keys::blob_index_complete(), encode(&true));
+        return Ok(ObjectReply::BlobsIndexed { next: None });
+    }
+    Ok(ObjectReply::BlobsIndexed { next: last })
+}
+
+fn blob_index_complete(state: &dyn StateRead) -> Step<bool> {
+    Ok(state.get(&keys::blob_index_complete())?.is_some())
 }
 
 fn create_bucket(
@@ -801,7 +1010,7 @@ fn put_object(
     let mut garbage = Vec::new();
     if let Some((seq, old)) = replaced {
         garbage = garbage_of(&old.data, Some(&version.data));
-        remove_version(txn, bucket, seq, &old);
+        remove_version(txn, bucket, seq, &old)?;
     }
     let seq = next_seq(txn, bucket)?;
     write_version(txn, bucket, seq, &version);
@@ -829,7 +1038,7 @@ fn delete_object(
                 garbage: Vec::new(),
             });
         };
-        remove_version(txn, bucket, seq, &old);
+        remove_version(txn, bucket, seq, &old)?;
         return Ok(ObjectReply::ObjectDeleted {
             version_id: Some(id),
             delete_marker: old.is_delete_marker,
@@ -841,7 +1050,7 @@ fn delete_object(
             let mut garbage = Vec::new();
             if let Some((seq, old)) = find_version(txn, bucket, &key, &VersionId::null())? {
                 garbage = garbage_of(&old.data, None);
-                remove_version(txn, bucket, seq, &old);
+                remove_version(txn, bucket, seq, &old)?;
             }
             Ok(ObjectReply::ObjectDeleted {
                 version_id: None,
@@ -854,7 +1063,7 @@ fn delete_object(
             let mut garbage = Vec::new();
             if let Some((seq, old)) = replaced {
                 garbage = garbage_of(&old.data, None);
-                remove_version(txn, bucket, seq, &old);
+                remove_version(txn, bucket, seq, &old)?;
             }
             let marker = ObjectVersion::delete_marker(key, marker_id.clone(), now_ms);
             let seq = next_seq(txn, bucket)?;
@@ -940,9 +1149,11 @@ fn put_part(
         }
     }
     let row = keys::part(bucket, key, upload_id, part.part_number);
+    let owner = part_owner(bucket, key, upload_id, part.part_number);
     let garbage = match txn.get(&row)? {
         Some(bytes) => {
             let old: PartRecord = decode("upload part", &bytes)?;
+            unindex_blobs(txn, &owner, &old.data)?;
             garbage_of(&old.data, Some(&part.data))
         }
         None => Vec::new(),
@@ -955,6 +1166,7 @@ fn put_part(
         checksum: part.checksum,
         data: part.data,
     };
+    index_blobs(txn, &owner, &record.data);
     txn.put(&row, encode(&record));
     Ok(ObjectReply::PartPut { garbage })
 }
@@ -1041,13 +1253,26 @@ fn complete_upload(
     for unlisted in stored.values() {
         garbage.extend(garbage_of(&unlisted.data, Some(&data)));
     }
+    // Every part's blob leaves the index as a part's; the listed ones come back as the
+    // version's when it is written below.
+    for (number, part_data) in
+        stored
+            .values()
+            .map(|p| (p.part_number, &p.data))
+            .chain(match &data {
+                DataRef::Parts(parts) => parts.iter().map(|p| (p.part_number, &p.data)).collect(),
+                _ => Vec::new(),
+            })
+    {
+        unindex_blobs(txn, &part_owner(bucket, &key, upload_id, number), part_data)?;
+    }
     for number in uploaded {
         txn.delete(&keys::part(bucket, &key, upload_id, number));
     }
     txn.delete(&keys::upload(bucket, &key, upload_id));
     if let Some((seq, old)) = replaced {
         garbage.extend(garbage_of(&old.data, Some(&data)));
-        remove_version(txn, bucket, seq, &old);
+        remove_version(txn, bucket, seq, &old)?;
     }
     let version = ObjectVersion {
         key,
@@ -1087,10 +1312,12 @@ fn update_shards(
     let Some((seq, mut version)) = find_version(txn, bucket, key, version_id)? else {
         return Ok(ObjectReply::ShardsUpdated { updated: false });
     };
+    let owner = version_owner(bucket, &version);
     let Some(erasure) = version.data.erasure_mut(blob) else {
         return Ok(ObjectReply::ShardsUpdated { updated: false });
     };
     change(erasure)?;
+    mark_damaged(txn, &owner, erasure);
     txn.put(&keys::version(bucket, key, seq), encode(&version));
     Ok(ObjectReply::ShardsUpdated { updated: true })
 }
@@ -1221,6 +1448,150 @@ fn read_step(state: &dyn StateRead, query: ObjectQuery, budget: usize) -> Step<O
                 next_part_number_marker,
             }))
         }
+        ObjectQuery::FindBlobs { blobs } => {
+            if blobs.len() > MAX_BLOB_LOOKUP {
+                return Err(ObjectError::invalid(format!(
+                    "at most {MAX_BLOB_LOOKUP} blobs may be looked up at once"
+                ))
+                .into());
+            }
+            let mut owners = OwnerCache::default();
+            let mut entries = Vec::new();
+            for blob in blobs {
+                if let Some(bytes) = state.get(&keys::blob_ref(blob))? {
+                    let owner: BlobOwner = decode("blob owner", &bytes)?;
+                    entries.push(owners.entry(state, blob, owner)?);
+                }
+            }
+            Ok(ObjectReply::Blobs(BlobPage {
+                entries,
+                next_after: None,
+                index_complete: blob_index_complete(state)?,
+            }))
+        }
+        ObjectQuery::ListBlobs {
+            damaged_only,
+            after,
+            limit,
+        } => {
+            let prefix = if damaged_only {
+                keys::damaged_blobs()
+            } else {
+                keys::blob_refs()
+            };
+            let limit = limit.clamp(1, MAX_BLOB_PAGE) as usize;
+            let from = match after {
+                Some(blob) if damaged_only => keys::just_after(&keys::damaged_blob(blob)),
+                Some(blob) => keys::just_after(&keys::blob_ref(blob)),
+                None => prefix.clone(),
+            };
+            let rows = state.scan(&prefix, &from, limit + 1)?;
+            let more = rows.len() > limit;
+            let mut owners = OwnerCache::default();
+            let mut entries = Vec::with_capacity(rows.len().min(limit));
+            for (raw, value) in rows.into_iter().take(limit) {
+                let blob = keys::parse_blob_row(&raw)?;
+                let owner: BlobOwner = decode("blob owner", &value)?;
+                entries.push(owners.entry(state, blob, owner)?);
+            }
+            let next_after = if more {
+                entries.last().map(|e| e.blob)
+            } else {
+                None
+            };
+            Ok(ObjectReply::Blobs(BlobPage {
+                entries,
+                next_after,
+                index_complete: blob_index_complete(state)?,
+            }))
+        }
+    }
+}
+
+/// The versions a blob query decoded last: the parts of one multipart object are many
+/// blobs of one (possibly large) version, decoded once per call rather than once per part.
+#[derive(Default)]
+struct OwnerCache {
+    versions: Vec<(BlobOwner, Option<ObjectVersion>)>,
+}
+
+impl OwnerCache {
+    const CAPACITY: usize = 8;
+
+    fn version(
+        &mut self,
+        state: &dyn StateRead,
+        owner: &BlobOwner,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: &VersionId,
+    ) -> Step<Option<ObjectVersion>> {
+        if let Some((_, v)) = self.versions.iter().find(|(o, _)| o == owner) {
+            return Ok(v.clone());
+        }
+        let found = find_version(state, bucket, key, version_id)?.map(|(_, v)| v);
+        if self.versions.len() == Self::CAPACITY {
+            self.versions.remove(0);
+        }
+        self.versions.push((owner.clone(), found.clone()));
+        Ok(found)
+    }
+
+    /// What `owner` says of `blob`.
+    fn entry(&mut self, state: &dyn StateRead, blob: u128, owner: BlobOwner) -> Step<BlobEntry> {
+        let mut entry = BlobEntry {
+            blob,
+            owner: owner.clone(),
+            erasure: None,
+            size_bytes: 0,
+            storage_class: StorageClass::Standard,
+        };
+        match &owner {
+            BlobOwner::Version {
+                bucket,
+                key,
+                version_id,
+            } => {
+                if let Some(v) = self.version(state, &owner, bucket, key, version_id)? {
+                    entry.storage_class = v.storage_class;
+                    if let Some((e, size)) = locate_blob(&v.data, v.size_bytes, blob) {
+                        entry.erasure = Some(e.clone());
+                        entry.size_bytes = size;
+                    }
+                }
+            }
+            BlobOwner::Part {
+                bucket,
+                key,
+                upload_id,
+                part_number,
+            } => {
+                let row = keys::part(bucket, key, upload_id, *part_number);
+                if let Some(bytes) = state.get(&row)? {
+                    let part: PartRecord = decode("upload part", &bytes)?;
+                    if let Some((e, size)) = locate_blob(&part.data, part.size_bytes, blob) {
+                        entry.erasure = Some(e.clone());
+                        entry.size_bytes = size;
+                    }
+                }
+                if let Some(bytes) = state.get(&keys::upload(bucket, key, upload_id))? {
+                    let upload: MultipartUpload = decode("multipart upload", &bytes)?;
+                    entry.storage_class = upload.storage_class;
+                }
+            }
+        }
+        Ok(entry)
+    }
+}
+
+/// The erasure reference of `blob` in `data` (of `size_bytes`), with the bytes it encodes.
+fn locate_blob(data: &DataRef, size_bytes: u64, blob: u128) -> Option<(&ErasureRef, u64)> {
+    match data {
+        DataRef::Inline(_) => None,
+        DataRef::Erasure(e) => (e.blob == blob).then_some((e, size_bytes)),
+        DataRef::Parts(parts) => parts
+            .iter()
+            .find_map(|p| locate_blob(&p.data, p.size_bytes, blob)),
     }
 }
 
@@ -2825,6 +3196,295 @@ mod tests {
             f.ok(repaired(5, vec![(0, 7)])),
             ObjectReply::ShardsUpdated { updated: false }
         );
+    }
+
+    /// The blob index as (blob, owner) rows, and the damaged rows' blobs.
+    fn blob_index(f: &Fixture) -> (Vec<(u128, BlobOwner)>, Vec<u128>) {
+        let rows = |prefix: Vec<u8>| {
+            f.s.scan(&prefix, &prefix, usize::MAX)
+                .unwrap()
+                .into_iter()
+                .map(|(raw, value)| {
+                    let blob = keys::parse_blob_row(&raw).unwrap();
+                    (blob, decode::<BlobOwner>("blob owner", &value).unwrap())
+                })
+                .collect::<Vec<_>>()
+        };
+        let damaged = rows(keys::damaged_blobs()).into_iter().map(|(b, _)| b);
+        (rows(keys::blob_refs()), damaged.collect())
+    }
+
+    fn blobs_of(f: &Fixture) -> Vec<u128> {
+        blob_index(f).0.into_iter().map(|(b, _)| b).collect()
+    }
+
+    fn version_owner_of(key: &str, version_id: VersionId) -> BlobOwner {
+        BlobOwner::Version {
+            bucket: b("bkt"),
+            key: k(key),
+            version_id,
+        }
+    }
+
+    fn blob_page(f: &Fixture, query: ObjectQuery) -> BlobPage {
+        match f.query(query) {
+            Ok(ObjectReply::Blobs(page)) => page,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_blob_index_follows_versions_and_their_garbage() {
+        let mut f = Fixture::new();
+        f.ok(put_cmd("k", erasure_object(1, 100), 1));
+        assert_eq!(
+            blob_index(&f).0,
+            [(1, version_owner_of("k", VersionId::null()))]
+        );
+        // Overwriting the null version moves the index to the new blob.
+        f.ok(put_cmd("k", erasure_object(2, 100), 2));
+        assert_eq!(blobs_of(&f), [2]);
+        f.versioning(VersioningState::Enabled);
+        f.ok(put_cmd("k", erasure_object(3, 100), 3));
+        f.ok(put_cmd(
+            "other",
+            inline_object(b"inline data has no blob"),
+            4,
+        ));
+        assert_eq!(blobs_of(&f), [2, 3]);
+        // A delete marker keeps the versions, and so their blobs; deleting one drops it.
+        f.delete("k", None, 5);
+        assert_eq!(blobs_of(&f), [2, 3]);
+        f.delete("k", Some(vid(3)), 6);
+        assert_eq!(
+            blob_index(&f).0,
+            [(2, version_owner_of("k", VersionId::null()))]
+        );
+
+        // Missing shards put the blob in the damaged rows until repaired.
+        let mut damaged = erasure_object(5, 100);
+        if let DataRef::Erasure(e) = &mut damaged.data {
+            e.missing = vec![4];
+        }
+        f.ok(put_cmd("d", damaged, 7));
+        assert_eq!(blob_index(&f).1, [5]);
+        let shards = |missing: bool, index: u8| {
+            let (bucket, key, version_id, blob) = (b("bkt"), k("d"), vid(7), 5);
+            if missing {
+                ObjectCommand::MarkShardsMissing {
+                    bucket,
+                    key,
+                    version_id,
+                    blob,
+                    missing: vec![index],
+                }
+            } else {
+                ObjectCommand::MarkShardsRepaired {
+                    bucket,
+                    key,
+                    version_id,
+                    blob,
+                    repaired: vec![(index, 9)],
+                }
+            }
+        };
+        f.ok(shards(false, 4));
+        assert!(blob_index(&f).1.is_empty());
+        f.ok(shards(true, 0));
+        assert_eq!(blob_index(&f).1, [5]);
+        let page = blob_page(
+            &f,
+            ObjectQuery::ListBlobs {
+                damaged_only: true,
+                after: None,
+                limit: 10,
+            },
+        );
+        assert_eq!(page.entries.len(), 1);
+        let entry = &page.entries[0];
+        assert_eq!(entry.owner, version_owner_of("d", vid(7)));
+        let e = entry.erasure.as_ref().unwrap();
+        assert_eq!((e.missing.clone(), e.shard_nodes[4]), (vec![0], 9));
+        assert_eq!(entry.size_bytes, 100);
+        // Deleting the version drops both rows.
+        f.delete("d", Some(vid(7)), 8);
+        assert_eq!(
+            blob_index(&f),
+            (vec![(2, version_owner_of("k", VersionId::null()))], vec![])
+        );
+        f.delete("k", Some(VersionId::null()), 9);
+        assert_eq!(blob_index(&f), (vec![], vec![]));
+    }
+
+    #[test]
+    fn the_blob_index_follows_parts_into_their_version() {
+        let mut f = Fixture::new();
+        let create = |id: UploadId| ObjectCommand::CreateUpload {
+            bucket: b("bkt"),
+            key: k("big"),
+            upload_id: id,
+            upload: NewUpload {
+                storage_class: StorageClass::OnezoneIa,
+                ..NewUpload::default()
+            },
+        };
+        f.ok(create(upload_id()));
+        f.ok(part(1, MIN_PART_SIZE_BYTES, 10));
+        f.ok(part(2, 7, 11));
+        f.ok(part(3, 7, 13));
+        // A part uploaded again replaces its blob in the index.
+        f.ok(part(2, 7, 12));
+        let owner = |n| BlobOwner::Part {
+            bucket: b("bkt"),
+            key: k("big"),
+            upload_id: upload_id(),
+            part_number: n,
+        };
+        assert_eq!(
+            blob_index(&f).0,
+            [(10, owner(1)), (12, owner(2)), (13, owner(3))]
+        );
+        let found = blob_page(
+            &f,
+            ObjectQuery::FindBlobs {
+                blobs: vec![12, 11, 99],
+            },
+        );
+        assert_eq!(found.entries.len(), 1);
+        assert_eq!(found.entries[0].owner, owner(2));
+        assert_eq!(found.entries[0].size_bytes, 7);
+        assert_eq!(found.entries[0].storage_class, StorageClass::OnezoneIa);
+
+        // Completing moves the listed parts to the version; the unlisted one is garbage.
+        f.ok(complete(&[(1, 10), (2, 12)]));
+        assert_eq!(
+            blob_index(&f).0,
+            [
+                (10, version_owner_of("big", VersionId::null())),
+                (12, version_owner_of("big", VersionId::null()))
+            ]
+        );
+        let found = blob_page(
+            &f,
+            ObjectQuery::FindBlobs {
+                blobs: vec![10, 12, 13],
+            },
+        );
+        let sizes: Vec<(u128, u64)> = found
+            .entries
+            .iter()
+            .map(|e| (e.blob, e.size_bytes))
+            .collect();
+        assert_eq!(sizes, [(10, MIN_PART_SIZE_BYTES), (12, 7)]);
+
+        // An aborted upload takes its parts' rows with it.
+        let second = UploadId::generate(2_000, 1);
+        f.ok(create(second.clone()));
+        f.ok(ObjectCommand::PutPart {
+            bucket: b("bkt"),
+            key: k("big"),
+            upload_id: second.clone(),
+            part: NewPart {
+                part_number: 1,
+                etag: etag_of(b"x"),
+                size_bytes: 100,
+                checksum: None,
+                data: DataRef::Erasure(erasure(20)),
+            },
+        });
+        assert_eq!(blobs_of(&f), [10, 12, 20]);
+        f.ok(ObjectCommand::AbortUpload {
+            bucket: b("bkt"),
+            key: k("big"),
+            upload_id: second,
+        });
+        assert_eq!(blobs_of(&f), [10, 12]);
+    }
+
+    #[test]
+    fn blob_listings_page_in_id_order_and_lookups_are_bounded() {
+        let mut f = Fixture::new();
+        f.versioning(VersioningState::Enabled);
+        let blobs: Vec<u128> = (1..=9u128).map(|i| i * 1_000_003 + (i << 100)).collect();
+        for (i, blob) in blobs.iter().enumerate() {
+            f.ok(put_cmd("k", erasure_object(*blob, 10), i as u64 + 1));
+        }
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = blob_page(
+                &f,
+                ObjectQuery::ListBlobs {
+                    damaged_only: false,
+                    after,
+                    limit: 4,
+                },
+            );
+            assert!(page.entries.len() <= 4);
+            seen.extend(page.entries.iter().map(|e| e.blob));
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let mut sorted = blobs.clone();
+        sorted.sort_unstable();
+        assert_eq!(seen, sorted);
+        let err = f
+            .query(ObjectQuery::FindBlobs {
+                blobs: vec![1; MAX_BLOB_LOOKUP + 1],
+            })
+            .unwrap_err();
+        assert_eq!(err.code(), "InvalidArgument");
+    }
+
+    #[test]
+    fn a_backfill_indexes_what_was_written_before_the_index_and_marks_it_complete() {
+        let mut f = Fixture::new();
+        f.versioning(VersioningState::Enabled);
+        let mut damaged = erasure_object(3, 10);
+        if let DataRef::Erasure(e) = &mut damaged.data {
+            e.missing = vec![1];
+        }
+        for i in 0..300u64 {
+            f.ok(put_cmd(
+                &format!("k{i:03}"),
+                erasure_object(1_000 + u128::from(i), 10),
+                i + 1,
+            ));
+        }
+        f.ok(put_cmd("damaged", damaged, 400));
+        f.ok(ObjectCommand::CreateUpload {
+            bucket: b("bkt"),
+            key: k("big"),
+            upload_id: upload_id(),
+            upload: NewUpload::default(),
+        });
+        f.ok(part(1, MIN_PART_SIZE_BYTES, 7));
+        let indexed = f.s.map.clone();
+        // As a group written before the index existed: no blob rows, no marker.
+        let blob_space = vec![keys::OBJECT_TAG, 0];
+        f.s.map.retain(|key, _| !key.starts_with(&blob_space));
+        assert!(!blob_page(&f, ObjectQuery::FindBlobs { blobs: vec![] }).index_complete);
+        let mut after = None;
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            match f.ok(ObjectCommand::IndexBlobs { after }) {
+                ObjectReply::BlobsIndexed { next: Some(next) } => after = Some(next),
+                ObjectReply::BlobsIndexed { next: None } => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(steps > 2, "{steps} steps for over 600 rows");
+        let mut expected = indexed;
+        expected.insert(keys::blob_index_complete(), encode(&true));
+        assert_eq!(f.s.map, expected);
+        assert_eq!(blob_index(&f).1, [3]);
+        assert!(blob_page(&f, ObjectQuery::FindBlobs { blobs: vec![7] }).index_complete);
+        // Running it again changes nothing.
+        f.ok(ObjectCommand::IndexBlobs { after: None });
+        assert_eq!(f.s.map, expected);
     }
 
     #[test]
