@@ -147,14 +147,16 @@ async fn malformed_requests_get_clear_errors_and_the_node_stays_up() {
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
 
-    // HTTP: unknown paths, garbage bytes, then the real endpoints.
+    // HTTP: other paths belong to the S3 API, which refuses an unsigned request with an
+    // S3 error document; garbage bytes; then the real endpoints.
     let http = c.node(1).http.clone();
     let resp = http_get(
         &http,
         b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     .await;
-    assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    assert!(resp.contains("<Code>AccessDenied</Code>"), "{resp}");
     let resp = http_get(&http, b"\x00\x01garbage\r\n\r\n").await;
     assert!(
         resp.is_empty() || resp.starts_with("HTTP/1.1 400"),
