@@ -306,11 +306,13 @@ async fn deadline_exceeded_write_is_retried_elsewhere_under_the_same_id() {
     .await;
 
     client.put("k", "v").await.unwrap();
-    assert!(client
-        .compare_and_set("k", Some(b"v"), Some(b"w"))
-        .await
-        .unwrap()
-        .succeeded);
+    assert!(
+        client
+            .compare_and_set("k", Some(b"v"), Some(b"w"))
+            .await
+            .unwrap()
+            .succeeded
+    );
     assert!(client.delete("k").await.unwrap());
     // Each write reached the slow node, then the healthy one, with one id per write.
     let (slow_ids, healthy_ids) = (slow.write_ids(), healthy.write_ids());

@@ -31,6 +31,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -70,6 +71,37 @@ pub enum Op {
     Add(Value),
     /// Set read of every element.
     ReadAll,
+    /// A fault starting or ending (Jepsen's nemesis operations). Not part of any model:
+    /// checkers skip it; it records when the cluster was being broken, for the reports.
+    Nemesis(NemesisEvent),
+}
+
+impl Op {
+    /// Whether this is a nemesis event rather than a client operation.
+    pub fn is_nemesis(&self) -> bool {
+        matches!(self, Op::Nemesis(_))
+    }
+}
+
+/// What a nemesis did: started or stopped one fault on some nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NemesisEvent {
+    pub action: NemesisAction,
+    /// The kind of fault, e.g. `kill`, `pause`, `partition-halves`, `zone`, `slow`.
+    pub fault: String,
+    /// The nodes it acts on.
+    pub nodes: Vec<u64>,
+    /// Anything else worth knowing, e.g. the sides of a partition.
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// Whether a nemesis event begins or ends a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NemesisAction {
+    Start,
+    Stop,
 }
 
 /// What an `Ok` operation returned. Its shape must match the operation (see
@@ -97,6 +129,7 @@ impl OpResult {
                 | (Op::Cas { .. }, OpResult::Cas(_))
                 | (Op::Add(_), OpResult::Done)
                 | (Op::ReadAll, OpResult::ReadAll(_))
+                | (Op::Nemesis(_), OpResult::Done)
         )
     }
 }
@@ -128,6 +161,20 @@ pub struct Operation {
     #[serde(default)]
     pub completed_at: Option<Tick>,
     pub outcome: Outcome,
+    /// When it happened on the wall clock. For latency reports only: checkers order
+    /// events by tick.
+    #[serde(flatten)]
+    pub wall: WallClock,
+}
+
+/// Wall-clock times of an operation, in microseconds since its recorder started. Both
+/// are absent in hand-made histories; `completed_us` is absent while pending.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WallClock {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoked_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_us: Option<u64>,
 }
 
 impl Operation {
@@ -174,6 +221,17 @@ impl fmt::Display for Op {
             Op::Cas { expected, new } => write!(f, "cas {} -> {new}", ValueDisplay(*expected)),
             Op::Add(v) => write!(f, "add {v}"),
             Op::ReadAll => write!(f, "read-all"),
+            Op::Nemesis(event) => {
+                let action = match event.action {
+                    NemesisAction::Start => "start",
+                    NemesisAction::Stop => "stop",
+                };
+                write!(f, "{action} {} on {:?}", event.fault, event.nodes)?;
+                if !event.detail.is_empty() {
+                    write!(f, " ({})", event.detail)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -193,7 +251,11 @@ impl fmt::Display for Outcome {
 
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{} p{} ", self.id.0, self.process.0)?;
+        if self.op.is_nemesis() {
+            write!(f, "#{} nemesis ", self.id.0)?;
+        } else {
+            write!(f, "#{} p{} ", self.id.0, self.process.0)?;
+        }
         if !self.key.is_empty() {
             write!(f, "key {:?} ", self.key)?;
         }
@@ -290,9 +352,14 @@ impl History {
         self.ops.is_empty()
     }
 
-    /// The distinct keys operations act on.
+    /// The distinct keys client operations act on (nemesis events have none).
     pub fn keys(&self) -> BTreeSet<&str> {
-        self.ops.iter().map(|op| op.key.as_str()).collect()
+        self.client_ops().map(|op| op.key.as_str()).collect()
+    }
+
+    /// The operations clients issued, without nemesis events.
+    pub fn client_ops(&self) -> impl Iterator<Item = &Operation> {
+        self.ops.iter().filter(|op| !op.op.is_nemesis())
     }
 
     /// Writes one JSON object per operation, one per line.
@@ -335,9 +402,22 @@ impl History {
 
 /// Records operations as concurrent clients invoke and complete them. Cloning is cheap and
 /// every clone records into the same history, so each client task can hold its own.
-#[derive(Debug, Clone, Default)]
+/// Besides ticks, it stamps every event with the wall-clock time since it was created.
+#[derive(Debug, Clone)]
 pub struct Recorder {
     inner: Arc<Mutex<Recording>>,
+    started: Instant,
+    started_at: SystemTime,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -361,6 +441,16 @@ impl Recorder {
         Self::default()
     }
 
+    /// The wall-clock time the recorder was created: the origin of every [`WallClock`].
+    pub fn started_at(&self) -> SystemTime {
+        self.started_at
+    }
+
+    /// Microseconds since the recorder was created.
+    pub fn elapsed_us(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
     /// Records that `process` invokes `op` on the history's single (unnamed) object.
     pub fn invoke(&self, process: ProcessId, op: Op) -> OpId {
         self.invoke_keyed(process, Key::new(), op)
@@ -368,17 +458,23 @@ impl Recorder {
 
     /// Records that `process` invokes `op` on the object named `key`.
     pub fn invoke_keyed(&self, process: ProcessId, key: impl Into<Key>, op: Op) -> OpId {
+        let key = key.into();
         let mut recording = self.lock();
         let id = OpId(recording.ops.len() as u64);
         let invoked_at = recording.tick();
+        let invoked_us = Some(self.elapsed_us());
         recording.ops.push(Operation {
             id,
             process,
-            key: key.into(),
+            key,
             op,
             invoked_at,
             completed_at: None,
             outcome: Outcome::Info,
+            wall: WallClock {
+                invoked_us,
+                completed_us: None,
+            },
         });
         recording.pending.push(true);
         id
@@ -405,9 +501,11 @@ impl Recorder {
             }
         }
         let completed_at = recording.tick();
+        let completed_us = Some(self.elapsed_us());
         recording.pending[index] = false;
         let entry = &mut recording.ops[index];
         entry.completed_at = Some(completed_at);
+        entry.wall.completed_us = completed_us;
         entry.outcome = outcome;
         Ok(())
     }
@@ -498,6 +596,39 @@ mod tests {
     }
 
     #[test]
+    fn nemesis_events_and_wall_clock_round_trip() {
+        let rec = Recorder::new();
+        let fault = rec.invoke(
+            ProcessId(u64::MAX),
+            Op::Nemesis(NemesisEvent {
+                action: NemesisAction::Start,
+                fault: "pause".into(),
+                nodes: vec![2],
+                detail: "leader of group 3".into(),
+            }),
+        );
+        let read = rec.invoke_keyed(ProcessId(0), "k", Op::Read);
+        rec.complete(fault, Outcome::Ok(OpResult::Done)).unwrap();
+        rec.complete(read, Outcome::Ok(OpResult::Read(None)))
+            .unwrap();
+        let history = rec.history();
+        let ops = history.ops();
+        let (invoked, completed) = (ops[0].wall.invoked_us, ops[0].wall.completed_us);
+        assert!(invoked.is_some() && completed.is_some());
+        assert!(invoked <= ops[1].wall.invoked_us && completed <= ops[1].wall.completed_us);
+        assert_eq!(history.keys(), BTreeSet::from(["k"]));
+        assert_eq!(history.client_ops().count(), 1);
+        assert!(ops[0].to_string().contains("nemesis start pause on [2]"));
+
+        let mut bytes = Vec::new();
+        history.write_json_lines(&mut bytes).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains(r#""f":"nemesis""#), "{text}");
+        assert!(text.contains(r#""invoked_us":"#), "{text}");
+        assert_eq!(History::read_json_lines(bytes.as_slice()).unwrap(), history);
+    }
+
+    #[test]
     fn recorder_orders_events_and_marks_pending_as_info() {
         let history = sample();
         let ops = history.ops();
@@ -572,6 +703,7 @@ mod tests {
             invoked_at: 5,
             completed_at,
             outcome,
+            wall: WallClock::default(),
         };
         let read_ok = Outcome::Ok(OpResult::Read(None));
         assert!(matches!(
@@ -611,6 +743,7 @@ mod tests {
             invoked_at,
             completed_at: Some(completed_at),
             outcome,
+            wall: WallClock::default(),
         };
         let ok = Outcome::Ok(OpResult::Done);
         assert!(mk(0, 1, ok.clone()).precedes(&mk(2, 3, ok.clone())));

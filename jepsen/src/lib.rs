@@ -6,8 +6,12 @@
 //! - [`checker`]: the linearizability checker for read/write/cas registers (single or per
 //!   key) and the set checker.
 //!
-//! This crate knows nothing about the cluster: workloads and fault injection drive a live
-//! cluster through its public API and record into a [`history::Recorder`].
+//! - [`run`]: the harness: targets (local processes, docker-compose), the nemesis that
+//!   breaks them, the workloads that drive them through the public client, and the reports.
+//!
+//! The checkers know nothing about the cluster; the harness drives a live cluster through
+//! its public API and records into a [`history::Recorder`].
 
 pub mod checker;
 pub mod history;
+pub mod run;

@@ -1,17 +1,26 @@
-//! `stratus-jepsen`: checks a recorded history offline.
+//! `stratus-jepsen`: runs Jepsen-style tests against a live cluster and checks histories.
 //!
-//! `stratus-jepsen check --history FILE --model register|set` reads a JSON-lines history
-//! (as written by `History::save`), prints the verdict and exits 0 when valid, 1 when
-//! invalid and 2 when unknown (search budget exhausted) or on any error.
+//! - `stratus-jepsen run --target compose|local --workload register|set --nemesis
+//!   kill,pause,partition,zone,slow --time-limit SECONDS ...` drives a cluster while
+//!   breaking it and writes a run directory (see `stratus_jepsen::run`). Exits 0 when the
+//!   history is valid, 1 on any anomaly, 2 when it could not be decided, 3 when the harness
+//!   itself failed.
+//! - `stratus-jepsen check --history FILE --model register|set` reads a JSON-lines history
+//!   (as written by `History::save` or a run), prints the verdict and exits 0 when valid, 1
+//!   when invalid and 2 when unknown (search budget exhausted) or on any error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use stratus_jepsen::checker::linearizable::{self, CheckOptions, DEFAULT_MAX_STEPS};
 use stratus_jepsen::checker::{set, Validity};
 use stratus_jepsen::history::History;
+use stratus_jepsen::run::target::FaultKind;
+use stratus_jepsen::run::verdict::EXIT_HARNESS;
+use stratus_jepsen::run::{self, RunOptions, TargetKind, WorkloadKind};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +37,86 @@ struct Cli {
 enum Command {
     /// Check a recorded history against a model.
     Check(CheckArgs),
+    /// Run a workload against a cluster while a nemesis breaks it, then check it.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The cluster: six local stratusd processes, or the docker-compose cluster.
+    #[arg(long, value_enum)]
+    target: TargetArg,
+    /// What the clients do.
+    #[arg(long, value_enum)]
+    workload: ModelKind,
+    /// Faults to inflict, comma separated: kill, pause, partition, zone, slow; or none.
+    #[arg(long, default_value = "kill,pause", value_parser = parse_faults)]
+    nemesis: FaultList,
+    /// Seconds of workload (final reads and checking come after).
+    #[arg(long, default_value_t = 60)]
+    time_limit: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 5)]
+    clients: usize,
+    /// Register workload: keys in use at once.
+    #[arg(long, default_value_t = 5)]
+    keys: usize,
+    /// Register workload: operations per key before moving to a fresh key.
+    #[arg(long, default_value_t = 300)]
+    ops_per_key: u64,
+    /// Seconds between faults and of each fault.
+    #[arg(long, default_value_t = 10)]
+    nemesis_interval: u64,
+    /// Each client process talks to one node only, as Jepsen's do (a node cut off from
+    /// its group must answer with an error, never with stale data); by default a process
+    /// fails over to any node.
+    #[arg(long)]
+    pin_clients: bool,
+    /// Seed of every random choice (operations, victims, partitions).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Milliseconds one request may take (the client's call deadline).
+    #[arg(long, default_value_t = 5000)]
+    op_timeout_ms: u64,
+    /// Seconds the cluster may take to be ready, at the start and after healing.
+    #[arg(long, default_value_t = 120)]
+    ready_timeout: u64,
+    /// Where run directories go.
+    #[arg(long, default_value = "jepsen/store")]
+    store: PathBuf,
+    /// The stratusd binary for the local target (default: next to this executable).
+    #[arg(long)]
+    stratusd: Option<PathBuf>,
+    /// The compose file, used to bring the compose cluster up when it is not running.
+    #[arg(long, default_value = "deploy/docker-compose.yml")]
+    compose_file: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TargetArg {
+    /// Six `stratusd run` processes on 127.0.0.1 (kill, pause, zone).
+    Local,
+    /// The docker-compose cluster (every fault).
+    Compose,
+}
+
+#[derive(Clone)]
+struct FaultList(Vec<FaultKind>);
+
+fn parse_faults(list: &str) -> Result<FaultList, String> {
+    let mut faults = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if name == "none" {
+            continue;
+        }
+        let fault = FaultKind::parse(name).ok_or_else(|| {
+            format!("unknown fault {name:?}; expected kill, pause, partition, zone, slow or none")
+        })?;
+        if !faults.contains(&fault) {
+            faults.push(fault);
+        }
+    }
+    Ok(FaultList(faults))
 }
 
 #[derive(Args)]
@@ -55,6 +144,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => check(&args),
+        Command::Run(args) => return run_command(args),
     };
     match result {
         Ok(Validity::Valid) => ExitCode::SUCCESS,
@@ -88,4 +178,51 @@ fn check(args: &CheckArgs) -> anyhow::Result<Validity> {
     };
     println!("{validity}");
     Ok(validity)
+}
+
+fn run_command(args: RunArgs) -> ExitCode {
+    let options = RunOptions {
+        target: match args.target {
+            TargetArg::Local => TargetKind::Local,
+            TargetArg::Compose => TargetKind::Compose,
+        },
+        workload: match args.workload {
+            ModelKind::Register => WorkloadKind::Register,
+            ModelKind::Set => WorkloadKind::Set,
+        },
+        faults: args.nemesis.0,
+        time_limit: Duration::from_secs(args.time_limit),
+        clients: args.clients,
+        keys: args.keys,
+        ops_per_key: args.ops_per_key,
+        nemesis_interval: Duration::from_secs(args.nemesis_interval.max(1)),
+        pin_clients: args.pin_clients,
+        seed: args.seed,
+        op_timeout: Duration::from_millis(args.op_timeout_ms.max(1)),
+        ready_timeout: Duration::from_secs(args.ready_timeout),
+        store: args.store,
+        stratusd: args.stratusd,
+        compose_file: args.compose_file,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(EXIT_HARNESS);
+        }
+    };
+    match runtime.block_on(run::run(options)) {
+        Ok(result) => {
+            print!("{}", result.summary);
+            println!("run directory: {}", result.dir.display());
+            ExitCode::from(result.exit_code)
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_HARNESS)
+        }
+    }
 }

@@ -88,3 +88,58 @@ fn unreadable_or_mismatched_histories_exit_2() {
     let (code, text) = check(&register, "set", &[]);
     assert_eq!(code, 2, "{text}");
 }
+
+#[test]
+fn run_refuses_what_the_local_target_cannot_do_before_starting() {
+    let store = tempfile::tempdir().unwrap();
+    let store_arg = store.path().to_str().expect("utf-8 temp path");
+    let output = run(&[
+        "run",
+        "--target",
+        "local",
+        "--workload",
+        "register",
+        "--nemesis",
+        "kill,partition",
+        "--time-limit",
+        "1",
+        "--store",
+        store_arg,
+    ]);
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    assert!(text.contains("cannot partition"), "{text}");
+    assert_eq!(
+        std::fs::read_dir(store.path()).unwrap().count(),
+        0,
+        "no run directory"
+    );
+
+    let output = run(&[
+        "run",
+        "--target",
+        "local",
+        "--workload",
+        "set",
+        "--stratusd",
+        "/nonexistent/stratusd",
+        "--store",
+        store_arg,
+    ]);
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    assert!(text.contains("stratusd not found"), "{text}");
+
+    let output = run(&[
+        "run",
+        "--target",
+        "local",
+        "--workload",
+        "set",
+        "--nemesis",
+        "clock",
+    ]);
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("unknown fault"), "{text}");
+}

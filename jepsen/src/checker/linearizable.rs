@@ -223,7 +223,7 @@ pub fn check(history: &History, options: &CheckOptions) -> Result<Verdict, Check
 /// Checks each key's register independently.
 pub fn check_keys(history: &History, options: &CheckOptions) -> Result<KeyedReport, CheckError> {
     let mut by_key: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
-    for op in history.ops() {
+    for op in history.client_ops() {
         by_key.entry(op.key.as_str()).or_default().push(op);
     }
     let mut report = KeyedReport::default();
@@ -283,7 +283,7 @@ fn check_register<'a>(
 mod tests {
     use super::*;
     use crate::checker::wgl::Model;
-    use crate::history::{Op, OpResult, ProcessId, Tick};
+    use crate::history::{NemesisAction, NemesisEvent, Op, OpResult, ProcessId, Tick};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
     use std::collections::HashSet;
@@ -303,6 +303,7 @@ mod tests {
             invoked_at,
             completed_at: Some(completed_at),
             outcome,
+            wall: Default::default(),
         }
     }
 
@@ -681,6 +682,51 @@ mod tests {
         assert!(text.contains("key \"b\""), "{text}");
     }
 
+    fn nemesis(at: Tick, action: NemesisAction) -> Operation {
+        operation(
+            u64::MAX,
+            at,
+            at,
+            Op::Nemesis(NemesisEvent {
+                action,
+                fault: "kill".into(),
+                nodes: vec![3],
+                detail: String::new(),
+            }),
+            Outcome::Ok(OpResult::Done),
+        )
+    }
+
+    #[test]
+    fn nemesis_events_are_not_register_operations() {
+        let valid = history(vec![
+            nemesis(0, NemesisAction::Start),
+            keyed("a", write(0, 1, 2, 1)),
+            keyed("a", read(1, 3, 4, Some(1))),
+            nemesis(5, NemesisAction::Stop),
+        ]);
+        // One register: nemesis events hold no key of their own.
+        assert!(check(&valid, &CheckOptions::default())
+            .unwrap()
+            .is_linearizable());
+        let report = check_keys(&valid, &CheckOptions::default()).unwrap();
+        assert_eq!(report.keys.len(), 1, "{report}");
+        assert_eq!(report.validity(), Validity::Valid);
+
+        // A stale read during a fault is still caught.
+        let stale = history(vec![
+            keyed("a", write(0, 0, 1, 1)),
+            nemesis(2, NemesisAction::Start),
+            keyed("a", write(0, 3, 4, 2)),
+            keyed("a", read(1, 5, 6, Some(1))),
+            nemesis(7, NemesisAction::Stop),
+        ]);
+        let report = check_keys(&stale, &CheckOptions::default()).unwrap();
+        assert_eq!(report.validity(), Validity::Invalid, "{report}");
+        let (_, c) = report.failures().next().unwrap();
+        assert_eq!(c.stuck.op, Op::Read);
+    }
+
     #[test]
     fn set_operations_are_rejected() {
         let h = history(vec![operation(
@@ -758,6 +804,7 @@ mod tests {
                 invoked_at: from,
                 completed_at,
                 outcome,
+                wall: Default::default(),
             });
         }
         ops
@@ -853,6 +900,7 @@ mod tests {
                     invoked_at: from * 1000 + client as Tick,
                     completed_at: Some(to * 1000 + client as Tick),
                     outcome: Outcome::Info,
+                    wall: Default::default(),
                 },
                 effect_at: (from + rng.gen_range(0..latency)) * 1000 + client as Tick,
                 takes_effect: !timed_out || rng.gen_bool(0.5),

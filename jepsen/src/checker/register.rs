@@ -4,6 +4,7 @@
 //! Owns the translation from a history [`Operation`] (op + outcome) to a [`RegisterOp`] the
 //! model can step, which is where Jepsen's outcome rules live:
 //! - `Fail` operations definitely did not happen: dropped.
+//! - Nemesis events are not register operations: dropped.
 //! - An `Info` read returned nothing we know: it constrains nothing, dropped.
 //! - An `Info` write or cas may have happened: kept, and the search may place it anywhere
 //!   after its invocation or nowhere. An `Info` cas that happened but did not match changed
@@ -40,8 +41,11 @@ impl RegisterOp {
             op: op.op.clone(),
             model: "register",
         };
-        if let Op::Add(_) | Op::ReadAll = op.op {
-            return Err(unsupported());
+        match op.op {
+            Op::Add(_) | Op::ReadAll => return Err(unsupported()),
+            // Faults are context, not register operations.
+            Op::Nemesis(_) => return Ok(None),
+            Op::Read | Op::Write(_) | Op::Cas { .. } => {}
         }
         Ok(match (&op.op, &op.outcome) {
             (_, Outcome::Fail) => None,
@@ -120,6 +124,7 @@ mod tests {
             invoked_at: 0,
             completed_at: Some(1),
             outcome,
+            wall: Default::default(),
         }
     }
 

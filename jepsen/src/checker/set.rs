@@ -14,7 +14,7 @@
 //! The history is valid iff nothing is lost, unexpected, failed but present or duplicated.
 //! The final read is the successful `read-all` invoked last; earlier reads are not checked
 //! (that would be a different checker). Adds must carry unique values, and a history holds
-//! one set (one key).
+//! one set (one key). Nemesis events are skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -132,7 +132,7 @@ pub fn check(history: &History) -> Result<SetReport, CheckError> {
                     final_read = Some((op, values));
                 }
             }
-            (Op::ReadAll, _) => {}
+            (Op::ReadAll, _) | (Op::Nemesis(_), _) => {}
             _ => {
                 return Err(CheckError::UnsupportedOp {
                     id: op.id,
@@ -190,7 +190,7 @@ pub fn check(history: &History) -> Result<SetReport, CheckError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Key, ProcessId, Tick};
+    use crate::history::{Key, NemesisAction, NemesisEvent, ProcessId, Tick};
 
     fn op(invoked_at: Tick, completed_at: Tick, op: Op, outcome: Outcome) -> Operation {
         Operation {
@@ -201,6 +201,7 @@ mod tests {
             invoked_at,
             completed_at: Some(completed_at),
             outcome,
+            wall: Default::default(),
         }
     }
 
@@ -328,6 +329,42 @@ mod tests {
         let report = check(&h).unwrap();
         assert_eq!(report.final_read, Some(OpId(2)));
         assert_eq!(report.validity(), Validity::Valid);
+    }
+
+    #[test]
+    fn nemesis_events_are_skipped() {
+        let fault = |at, action| {
+            op(
+                at,
+                at + 1,
+                Op::Nemesis(NemesisEvent {
+                    action,
+                    fault: "partition-halves".into(),
+                    nodes: vec![1, 2, 3],
+                    detail: "[1, 2, 3] | [4, 5, 6]".into(),
+                }),
+                ok(),
+            )
+        };
+        let h = history(vec![
+            fault(0, NemesisAction::Start),
+            add(2, 1, ok()),
+            add(4, 2, Outcome::Info),
+            fault(6, NemesisAction::Stop),
+            read_all(20, 21, &[1]),
+        ]);
+        let report = check(&h).unwrap();
+        assert_eq!(report.validity(), Validity::Valid, "{report}");
+        assert_eq!(report.attempted, 2);
+
+        // A lost add is still lost when faults surround it.
+        let h = history(vec![
+            fault(0, NemesisAction::Start),
+            add(2, 1, ok()),
+            fault(6, NemesisAction::Stop),
+            read_all(20, 21, &[]),
+        ]);
+        assert_eq!(check(&h).unwrap().lost, vec![1]);
     }
 
     #[test]

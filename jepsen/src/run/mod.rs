@@ -1,0 +1,345 @@
+//! `stratus-jepsen run`: drives a live cluster with a workload while a nemesis breaks it,
+//! then checks the history and writes a report.
+//!
+//! A run: start (local) or attach to (compose) the target; wait until every group has a
+//! leader; run the workload's clients and the nemesis for the time limit; undo every fault;
+//! wait for the cluster to recover; do the workload's final reads; check the history; and
+//! leave `<store>/<workload>-<UTC time>/` with history.jsonl, verdict.json, summary.txt,
+//! latency.png (and the local target's node logs under nodes/).
+//!
+//! Guarantees: faults are undone and the local cluster stopped whatever happens after the
+//! target started; a fault a target cannot inflict is refused before anything starts.
+//!
+//! Modules: [`target`] (the trait) with [`target_local`] and [`target_compose`];
+//! [`partition`] and [`netns`] (network faults); [`nemesis`] (the fault schedule);
+//! [`cluster_view`] (status, leaders); [`request`], [`workload_register`],
+//! [`workload_set`] (the clients); [`verdict`], [`report`], [`plot`] (the results).
+
+pub mod cluster_view;
+pub mod nemesis;
+pub mod netns;
+pub mod partition;
+pub mod plot;
+pub mod report;
+pub mod request;
+pub mod target;
+pub mod target_compose;
+pub mod target_local;
+pub mod verdict;
+pub mod workload_register;
+pub mod workload_set;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::history::{History, Recorder};
+use crate::run::cluster_view::ClusterView;
+use crate::run::nemesis::{Nemesis, Schedule};
+use crate::run::report::RunInfo;
+use crate::run::request::ClientContext;
+use crate::run::target::{FaultKind, Target};
+use crate::run::verdict::{exit_code, Checked};
+use crate::run::workload_register::RegisterWorkload;
+use crate::run::workload_set::SetWorkload;
+
+/// Which cluster to drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Local,
+    Compose,
+}
+
+/// What the clients do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadKind {
+    Register,
+    Set,
+}
+
+impl WorkloadKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::Register => "register",
+            WorkloadKind::Set => "set",
+        }
+    }
+}
+
+/// Everything `stratus-jepsen run` is told.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub target: TargetKind,
+    pub workload: WorkloadKind,
+    pub faults: Vec<FaultKind>,
+    pub time_limit: Duration,
+    pub clients: usize,
+    /// Register workload: keys in use at once.
+    pub keys: usize,
+    /// Register workload: operations on one key before its slot moves to a fresh key.
+    pub ops_per_key: u64,
+    pub nemesis_interval: Duration,
+    /// Each client process talks to one node only (see `request::ClientContext::pinned`).
+    pub pin_clients: bool,
+    pub seed: u64,
+    pub op_timeout: Duration,
+    /// How long the cluster may take to be ready, at the start and after healing.
+    pub ready_timeout: Duration,
+    pub store: PathBuf,
+    pub stratusd: Option<PathBuf>,
+    pub compose_file: PathBuf,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunResult {
+    pub dir: PathBuf,
+    pub checked: Checked,
+    pub exit_code: u8,
+    pub summary: String,
+}
+
+/// Runs a test end to end. `Err` only when the harness could not run at all (bad
+/// options, no cluster); anything found during the run is in the result.
+pub async fn run(options: RunOptions) -> anyhow::Result<RunResult> {
+    if options.clients == 0 {
+        bail!("--clients must be at least 1");
+    }
+    // Everything that can be refused is refused before a directory or a node exists.
+    let stratusd = match options.target {
+        TargetKind::Local => {
+            reject_unsupported_early(&options.faults)?;
+            Some(target_local::find_stratusd(options.stratusd.as_deref())?)
+        }
+        TargetKind::Compose => None,
+    };
+    let started_at: DateTime<Utc> = Utc::now();
+    let dir = run_dir(&options.store, options.workload, started_at)?;
+    let mut target: Box<dyn Target> = match stratusd {
+        Some(stratusd) => Box::new(target_local::LocalCluster::start(
+            stratusd,
+            &dir.join("nodes"),
+        )?),
+        None => Box::new(target_compose::ComposeCluster::attach(
+            &options.compose_file,
+        )?),
+    };
+    for fault in &options.faults {
+        if !target.supports(*fault) {
+            let _ = target.shutdown();
+            return Err(target::unsupported(target.as_ref(), *fault).into());
+        }
+    }
+    eprintln!("run directory: {}", dir.display());
+    let outcome = drive(&options, target.as_mut(), &dir, started_at).await;
+    let shutdown = target.shutdown();
+    let (history, checked, mut info) = outcome?;
+    if let Err(e) = shutdown {
+        info.harness_errors
+            .push(format!("stopping the target: {e}"));
+    }
+    let title = format!(
+        "{} on {} with {}: {}",
+        info.workload,
+        info.target,
+        if info.nemesis.is_empty() {
+            "no faults".to_string()
+        } else {
+            info.nemesis.join(",")
+        },
+        checked.validity()
+    );
+    if let Err(e) = plot::latency_png(&dir.join("latency.png"), &history, &title) {
+        info.harness_errors
+            .push(format!("drawing latency.png: {e}"));
+    }
+    let code = exit_code(checked.validity(), !info.harness_errors.is_empty());
+    let summary = report::write(&dir, &info, &history, &checked, code)
+        .with_context(|| format!("writing the report in {}", dir.display()))?;
+    Ok(RunResult {
+        dir,
+        checked,
+        exit_code: code,
+        summary,
+    })
+}
+
+/// The local target cannot partition or slow nodes; say so before starting six nodes.
+fn reject_unsupported_early(faults: &[FaultKind]) -> anyhow::Result<()> {
+    if let Some(fault) = faults
+        .iter()
+        .find(|f| matches!(f, FaultKind::Partition | FaultKind::Slow))
+    {
+        bail!(
+            "the local target cannot {fault}: every local node shares 127.0.0.1, so there is \
+             no per-node network to cut or throttle; use --target compose or drop {fault} \
+             from --nemesis"
+        );
+    }
+    Ok(())
+}
+
+/// `<store>/<workload>-<UTC time>`, made unique with a suffix if needed.
+fn run_dir(store: &Path, workload: WorkloadKind, at: DateTime<Utc>) -> anyhow::Result<PathBuf> {
+    let stamp = at.format("%Y%m%dT%H%M%SZ");
+    let base = store.join(format!("{}-{stamp}", workload.name()));
+    let mut dir = base.clone();
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = PathBuf::from(format!("{}-{n}", base.display()));
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Everything between a started target and its shutdown.
+async fn drive(
+    options: &RunOptions,
+    target: &mut dyn Target,
+    dir: &Path,
+    started_at: DateTime<Utc>,
+) -> anyhow::Result<(History, Checked, RunInfo)> {
+    let endpoints = target.endpoints();
+    let nodes = target.nodes();
+    let view = ClusterView::new(endpoints.clone())
+        .await
+        .context("connecting to the cluster")?;
+    let ready = view
+        .wait_ready(&nodes, options.ready_timeout)
+        .await
+        .map_err(|e| anyhow::anyhow!("the cluster did not become ready: {e}"))?;
+    eprintln!("cluster ready after {ready:.1?}");
+
+    let recorder = Recorder::new();
+    let run_id = format!(
+        "jepsen/{}-{}",
+        started_at.format("%Y%m%dT%H%M%S%.3fZ"),
+        options.seed
+    );
+    let context = |index: usize| ClientContext {
+        index,
+        clients: options.clients,
+        endpoints: endpoints.clone(),
+        op_timeout: options.op_timeout,
+        recorder: recorder.clone(),
+        seed: options.seed,
+        pinned: options.pin_clients,
+    };
+    let stop = Instant::now() + options.time_limit;
+    let register = RegisterWorkload::new(
+        format!("{run_id}/register"),
+        options.keys,
+        options.ops_per_key,
+    );
+    let set = SetWorkload::new(format!("{run_id}/set"));
+    let clients: Vec<JoinHandle<Result<(), String>>> = (0..options.clients)
+        .map(|index| match options.workload {
+            WorkloadKind::Register => {
+                tokio::spawn(Arc::clone(&register).client(context(index), stop))
+            }
+            WorkloadKind::Set => tokio::spawn(Arc::clone(&set).client(context(index), stop)),
+        })
+        .collect();
+
+    let schedule = Schedule {
+        faults: options.faults.clone(),
+        interval: options.nemesis_interval,
+        seed: options.seed,
+    };
+    let mut nemesis = Nemesis::new(target, &view, recorder.clone(), schedule);
+    nemesis.run_until(stop).await;
+    let mut harness_errors: Vec<String> = Vec::new();
+    for client in clients {
+        match client.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => harness_errors.push(format!("client: {e}")),
+            Err(e) => harness_errors.push(format!("client task: {e}")),
+        }
+    }
+    nemesis.heal_all();
+    harness_errors.extend(nemesis.errors().iter().cloned());
+    eprintln!("time limit reached; faults healed, waiting for recovery");
+
+    let recovery = match view.wait_ready(&nodes, options.ready_timeout).await {
+        Ok(took) => format!("ready after {took:.1?}"),
+        Err(e) => format!("NOT READY: {e}"),
+    };
+    eprintln!("recovery: {recovery}");
+    let final_context = context(options.clients);
+    let checked = match options.workload {
+        WorkloadKind::Register => {
+            if let Err(e) = register.final_reads(&final_context).await {
+                harness_errors.push(format!("final reads: {e}"));
+            }
+            let history = recorder.history();
+            match workload_register::check(&history) {
+                Ok(report) => Checked::Register(report),
+                Err(e) => Checked::Unchecked(e.to_string()),
+            }
+        }
+        WorkloadKind::Set => {
+            let deadline = Instant::now() + options.ready_timeout;
+            match set.final_read(&final_context, deadline).await {
+                Ok(final_read) => match workload_set::check(&recorder.history()) {
+                    Ok(report) => Checked::Set { report, final_read },
+                    Err(e) => Checked::Unchecked(e.to_string()),
+                },
+                Err(e) => Checked::Unchecked(e),
+            }
+        }
+    };
+    let history = recorder.history();
+    history
+        .save(&dir.join("history.jsonl"))
+        .context("saving history.jsonl")?;
+    let info = RunInfo {
+        workload: options.workload.name().to_string(),
+        target: target.name().to_string(),
+        nemesis: options
+            .faults
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect(),
+        seed: options.seed,
+        time_limit_s: options.time_limit.as_secs(),
+        clients: options.clients,
+        pinned: options.pin_clients,
+        started_utc: started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        recovery,
+        harness_errors,
+    };
+    Ok((history, checked, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_target_refuses_network_faults_up_front() {
+        assert!(reject_unsupported_early(&[FaultKind::Kill, FaultKind::Pause]).is_ok());
+        let err = reject_unsupported_early(&[FaultKind::Kill, FaultKind::Partition])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot partition"), "{err}");
+        assert!(reject_unsupported_early(&[FaultKind::Slow]).is_err());
+    }
+
+    #[test]
+    fn run_dirs_are_named_for_workload_and_time_and_never_reused() {
+        let store = tempfile::tempdir().unwrap();
+        let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let first = run_dir(store.path(), WorkloadKind::Set, at).unwrap();
+        assert_eq!(first.file_name().unwrap(), "set-20260102T030405Z");
+        let second = run_dir(store.path(), WorkloadKind::Set, at).unwrap();
+        assert_eq!(second.file_name().unwrap(), "set-20260102T030405Z-2");
+    }
+}

@@ -1,0 +1,198 @@
+//! A run's bottom line: the checker's answer for the workload, the anomalies with the
+//! operations involved, and the process exit code.
+//!
+//! Exit codes: 0 valid; 1 an anomaly (the history is not what a correct cluster could
+//! produce); 2 unknown (the checker gave up, or there was nothing to check, e.g. the
+//! cluster never came back for the final read); 3 the harness itself failed (could not
+//! start the cluster, or a fault could not be applied) and nothing invalid was found.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value as Json};
+
+use crate::checker::linearizable::{KeyedReport, Verdict};
+use crate::checker::set::SetReport;
+use crate::checker::Validity;
+use crate::history::{History, Op, Operation, Value};
+use crate::run::workload_set::FinalRead;
+
+pub const EXIT_VALID: u8 = 0;
+pub const EXIT_ANOMALY: u8 = 1;
+pub const EXIT_UNKNOWN: u8 = 2;
+pub const EXIT_HARNESS: u8 = 3;
+
+/// What checking the history found.
+#[derive(Debug, Clone)]
+pub enum Checked {
+    Register(KeyedReport),
+    Set {
+        report: SetReport,
+        final_read: FinalRead,
+    },
+    /// The history could not be checked (e.g. no final read): why.
+    Unchecked(String),
+}
+
+impl Checked {
+    pub fn validity(&self) -> Validity {
+        match self {
+            Checked::Register(report) => report.validity(),
+            Checked::Set { report, final_read } => {
+                if final_read.corrupt.is_empty() {
+                    report.validity()
+                } else {
+                    Validity::Invalid
+                }
+            }
+            Checked::Unchecked(_) => Validity::Unknown,
+        }
+    }
+
+    /// The checker's full answer followed by every anomaly with the operations involved.
+    pub fn explain(&self, history: &History) -> String {
+        let mut text = String::new();
+        match self {
+            Checked::Register(report) => {
+                let _ = write!(text, "{report}");
+            }
+            Checked::Set { report, final_read } => {
+                let _ = write!(text, "{report}");
+                let adds = |values: &[Value]| -> Vec<&Operation> {
+                    history
+                        .client_ops()
+                        .filter(|op| matches!(op.op, Op::Add(v) if values.contains(&v)))
+                        .collect()
+                };
+                for (what, values) in [
+                    ("lost", &report.lost),
+                    ("failed but present", &report.failed_but_present),
+                    ("unexpected", &report.unexpected),
+                ] {
+                    let ops = adds(values);
+                    if !ops.is_empty() {
+                        let _ = writeln!(text, "  operations behind the {what} values:");
+                        for op in ops.iter().take(50) {
+                            let _ = writeln!(text, "    {}", with_time(op));
+                        }
+                    }
+                }
+                if !final_read.corrupt.is_empty() {
+                    let _ = writeln!(text, "  corrupt entries: {}", final_read.corrupt.len());
+                    for entry in final_read.corrupt.iter().take(50) {
+                        let _ = writeln!(text, "    {entry}");
+                    }
+                }
+            }
+            Checked::Unchecked(why) => {
+                let _ = writeln!(text, "not checked: {why}");
+            }
+        }
+        text
+    }
+
+    /// The checker's answer as JSON (for verdict.json).
+    pub fn to_json(&self) -> Json {
+        match self {
+            Checked::Register(report) => {
+                let count = |validity| {
+                    report
+                        .keys
+                        .values()
+                        .filter(|v| v.validity() == validity)
+                        .count()
+                };
+                let failures: Vec<Json> = report
+                    .keys
+                    .iter()
+                    .filter(|(_, v)| v.validity() != Validity::Valid)
+                    .map(|(key, verdict)| {
+                        json!({
+                            "key": key,
+                            "validity": verdict.validity().to_string(),
+                            "explanation": verdict.to_string(),
+                            "stuck_op": match verdict {
+                                Verdict::NotLinearizable(c) => Json::from(c.stuck.id.0),
+                                _ => Json::Null,
+                            },
+                        })
+                    })
+                    .collect();
+                json!({
+                    "checker": "linearizable-register",
+                    "keys": report.keys.len(),
+                    "keys_linearizable": count(Validity::Valid),
+                    "keys_not_linearizable": count(Validity::Invalid),
+                    "keys_unknown": count(Validity::Unknown),
+                    "failures": failures,
+                })
+            }
+            Checked::Set { report, final_read } => json!({
+                "checker": "set",
+                "attempted": report.attempted,
+                "acknowledged": report.acknowledged,
+                "present": report.present,
+                "final_read_op": report.final_read.map(|id| id.0),
+                "lost": report.lost,
+                "unexpected": report.unexpected,
+                "failed_but_present": report.failed_but_present,
+                "duplicated": report.duplicated,
+                "recovered": report.recovered.len(),
+                "unconfirmed": report.unconfirmed.len(),
+                "corrupt": final_read.corrupt,
+            }),
+            Checked::Unchecked(why) => json!({ "checker": "none", "error": why }),
+        }
+    }
+}
+
+/// An operation with its wall-clock times in seconds since the run started.
+pub fn with_time(op: &Operation) -> String {
+    let secs = |us: Option<u64>| {
+        us.map(|us| format!("{:.3}s", us as f64 / 1e6))
+            .unwrap_or_else(|| "?".into())
+    };
+    format!(
+        "{op} at {}..{}",
+        secs(op.wall.invoked_us),
+        secs(op.wall.completed_us)
+    )
+}
+
+/// The exit code for a run: an anomaly outranks a harness error, which outranks unknown.
+pub fn exit_code(validity: Validity, harness_failed: bool) -> u8 {
+    match (validity, harness_failed) {
+        (Validity::Invalid, _) => EXIT_ANOMALY,
+        (_, true) => EXIT_HARNESS,
+        (Validity::Unknown, false) => EXIT_UNKNOWN,
+        (Validity::Valid, false) => EXIT_VALID,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anomalies_outrank_harness_errors_which_outrank_unknown() {
+        assert_eq!(exit_code(Validity::Valid, false), 0);
+        assert_eq!(exit_code(Validity::Invalid, false), 1);
+        assert_eq!(exit_code(Validity::Invalid, true), 1);
+        assert_eq!(exit_code(Validity::Unknown, false), 2);
+        assert_eq!(exit_code(Validity::Unknown, true), 3);
+        assert_eq!(exit_code(Validity::Valid, true), 3);
+    }
+
+    #[test]
+    fn corrupt_set_entries_make_the_run_invalid() {
+        let checked = Checked::Set {
+            report: SetReport::default(),
+            final_read: FinalRead {
+                corrupt: vec!["run/000000000001 holds \"2\"".into()],
+            },
+        };
+        assert_eq!(checked.validity(), Validity::Invalid);
+        assert!(checked
+            .explain(&History::new())
+            .contains("corrupt entries: 1"));
+    }
+}
