@@ -6,7 +6,7 @@
 //! every node forwards to the right leader.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,10 @@ struct Inner {
     nodes: Vec<NodeChannel>,
     /// Index into `nodes` of the endpoint to try first.
     preferred: AtomicUsize,
+    /// Whether the cluster has shown (by echoing a write's request id) that it applies an
+    /// id at most once. Until it has, a write of unknown outcome is never resent: an older
+    /// server would drop the id and could apply the write twice.
+    ids_honored: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -96,6 +100,7 @@ impl Client {
                 config,
                 nodes,
                 preferred: AtomicUsize::new(0),
+                ids_honored: AtomicBool::new(false),
             }),
         })
     }
@@ -118,7 +123,10 @@ impl Client {
             async move { Ok(KvClient::new(channel).put(request).await?.into_inner()) }
         })
         .await
-        .map(|response| response.version)
+        .map(|response| {
+            self.note_echo(&id, &response.request_id);
+            response.version
+        })
     }
 
     /// The value and version stored under `key`, or `None` when it is absent.
@@ -146,7 +154,10 @@ impl Client {
             async move { Ok(KvClient::new(channel).delete(request).await?.into_inner()) }
         })
         .await
-        .map(|response| response.existed)
+        .map(|response| {
+            self.note_echo(&id, &response.request_id);
+            response.existed
+        })
     }
 
     /// Atomically replaces the value of `key` when it currently equals `expected`
@@ -174,7 +185,10 @@ impl Client {
             }
         })
         .await
-        .map(CasOutcome::from)
+        .map(|response| {
+            self.note_echo(&id, &response.request_id);
+            CasOutcome::from(response)
+        })
     }
 
     /// One page of keys starting with `prefix`, in byte order, strictly after
@@ -263,6 +277,13 @@ impl Client {
         .map(ClusterStatus::from)
     }
 
+    /// A write's reply echoed its request id: the cluster deduplicates by it.
+    fn note_echo(&self, sent: &[u8], echoed: &[u8]) {
+        if !sent.is_empty() && sent == echoed {
+            self.inner.ids_honored.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Runs `attempt` against one endpoint after another until it succeeds, fails for
     /// good, or the call deadline passes. See [`crate::retry`] for what is retried.
     async fn call<T, F, Fut>(&self, kind: OpKind, mut attempt: F) -> Result<T, Error>
@@ -308,7 +329,9 @@ impl Client {
                 // applies an id at most once within its dedup window: a write whose
                 // outcome is unknown may be sent again while the window lasts.
                 Disposition::Fail(Error::OutcomeUnknown(message))
-                    if kind == OpKind::Write && started.elapsed() < WRITE_RETRY_WINDOW =>
+                    if kind == OpKind::Write
+                        && inner.ids_honored.load(Ordering::Relaxed)
+                        && started.elapsed() < WRITE_RETRY_WINDOW =>
                 {
                     maybe_applied = true;
                     Error::OutcomeUnknown(message)

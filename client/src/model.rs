@@ -129,6 +129,7 @@ mod tests {
             found: true,
             current: b"old".to_vec(),
             version: 7,
+            ..Default::default()
         });
         assert_eq!(failed.current, Some((b"old".to_vec(), 7)));
         let deleted = CasOutcome::from(pb_kv::CasResponse {
@@ -136,6 +137,7 @@ mod tests {
             found: false,
             current: Vec::new(),
             version: 0,
+            ..Default::default()
         });
         assert_eq!(
             deleted,

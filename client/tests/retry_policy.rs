@@ -35,7 +35,9 @@ type Store = BTreeMap<Vec<u8>, (Vec<u8>, u64)>;
 
 #[derive(Clone)]
 struct FakeNode {
-    mode: Mode,
+    mode: Arc<Mutex<Mode>>,
+    /// Whether replies echo the write's request id (a server that deduplicates by it).
+    echo_ids: bool,
     calls: Arc<AtomicUsize>,
     /// The request ids of the writes received, in order.
     write_ids: Arc<Mutex<Vec<Vec<u8>>>>,
@@ -46,11 +48,30 @@ struct FakeNode {
 impl FakeNode {
     fn new(mode: Mode) -> Self {
         Self {
-            mode,
+            mode: Arc::new(Mutex::new(mode)),
+            echo_ids: true,
             calls: Arc::new(AtomicUsize::new(0)),
             write_ids: Arc::new(Mutex::new(Vec::new())),
             data: Arc::new(Mutex::new(Store::new())),
             next_version: Arc::new(AtomicUsize::new(1)),
+        }
+    }
+
+    /// An older server: it ignores request ids.
+    fn without_ids(mut self) -> Self {
+        self.echo_ids = false;
+        self
+    }
+
+    fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    fn echo(&self, id: Vec<u8>) -> Vec<u8> {
+        if self.echo_ids {
+            id
+        } else {
+            Vec::new()
         }
     }
 
@@ -69,7 +90,8 @@ impl FakeNode {
     /// Counts the call and fails it unless the node is healthy.
     async fn enter(&self) -> Result<(), Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        match self.mode {
+        let mode = *self.mode.lock().unwrap();
+        match mode {
             Mode::Healthy => Ok(()),
             Mode::Unavailable => Err(Status::unavailable("no leader for group 1")),
             Mode::DeadlineExceeded => Err(Status::deadline_exceeded("commit timed out")),
@@ -104,7 +126,10 @@ impl Kv for FakeNode {
             .lock()
             .unwrap()
             .insert(request.key, (request.value, version));
-        Ok(Response::new(PutResponse { version }))
+        Ok(Response::new(PutResponse {
+            version,
+            request_id: self.echo(request.request_id),
+        }))
     }
 
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
@@ -128,13 +153,12 @@ impl Kv for FakeNode {
     ) -> Result<Response<DeleteResponse>, Status> {
         self.note_write(&request.get_ref().request_id);
         self.enter().await?;
-        let existed = self
-            .data
-            .lock()
-            .unwrap()
-            .remove(&request.into_inner().key)
-            .is_some();
-        Ok(Response::new(DeleteResponse { existed }))
+        let request = request.into_inner();
+        let existed = self.data.lock().unwrap().remove(&request.key).is_some();
+        Ok(Response::new(DeleteResponse {
+            existed,
+            request_id: self.echo(request.request_id),
+        }))
     }
 
     async fn compare_and_set(
@@ -154,6 +178,7 @@ impl Kv for FakeNode {
                 found,
                 current,
                 version,
+                request_id: self.echo(request.request_id),
             }));
         }
         match request.new_value {
@@ -165,12 +190,14 @@ impl Kv for FakeNode {
                     found: true,
                     current: value,
                     version,
+                    request_id: self.echo(request.request_id),
                 }))
             }
             None => {
                 data.remove(&request.key);
                 Ok(Response::new(CasResponse {
                     succeeded: true,
+                    request_id: self.echo(request.request_id),
                     ..Default::default()
                 }))
             }
@@ -297,28 +324,31 @@ async fn refused_connection_is_skipped_for_writes() {
 
 #[tokio::test]
 async fn deadline_exceeded_write_is_retried_elsewhere_under_the_same_id() {
-    let slow = FakeNode::new(Mode::DeadlineExceeded);
-    let healthy = FakeNode::new(Mode::Healthy);
+    let first = FakeNode::new(Mode::Healthy);
+    let second = FakeNode::new(Mode::Healthy);
     let client = client(
-        vec![serve(slow.clone()).await, serve(healthy.clone()).await],
+        vec![serve(first.clone()).await, serve(second.clone()).await],
         Duration::from_secs(5),
     )
     .await;
-
+    // A first write shows the client that the cluster echoes (honours) request ids.
     client.put("k", "v").await.unwrap();
+    first.set_mode(Mode::DeadlineExceeded);
+
+    client.put("k", "v2").await.unwrap();
     assert!(
         client
-            .compare_and_set("k", Some(b"v"), Some(b"w"))
+            .compare_and_set("k", Some(b"v2"), Some(b"w"))
             .await
             .unwrap()
             .succeeded
     );
     assert!(client.delete("k").await.unwrap());
     // Each write reached the slow node, then the healthy one, with one id per write.
-    let (slow_ids, healthy_ids) = (slow.write_ids(), healthy.write_ids());
+    let (slow_ids, healthy_ids) = (first.write_ids(), second.write_ids());
     assert_eq!(healthy_ids.len(), 3);
     assert!(healthy_ids.iter().all(|id| id.len() == 16));
-    for id in &slow_ids {
+    for id in &slow_ids[1..] {
         assert!(healthy_ids.contains(id), "a retry carries its write's id");
     }
     assert_ne!(healthy_ids[0], healthy_ids[1], "each write has its own id");
@@ -326,19 +356,42 @@ async fn deadline_exceeded_write_is_retried_elsewhere_under_the_same_id() {
 
 #[tokio::test]
 async fn a_write_that_may_have_applied_everywhere_is_reported_unknown() {
-    let a = FakeNode::new(Mode::DeadlineExceeded);
+    let a = FakeNode::new(Mode::Healthy);
     let b = FakeNode::new(Mode::DeadlineExceeded);
     let client = client(
         vec![serve(a.clone()).await, serve(b.clone()).await],
         Duration::from_secs(2),
     )
     .await;
+    client.put("warm", "up").await.unwrap();
+    a.set_mode(Mode::DeadlineExceeded);
     let err = client.put("k", "v").await.unwrap_err();
     assert!(matches!(err, Error::OutcomeUnknown(_)), "{err}");
     assert!(err.is_outcome_unknown());
-    let ids: Vec<_> = a.write_ids().into_iter().chain(b.write_ids()).collect();
+    let ids: Vec<_> = a.write_ids()[1..]
+        .iter()
+        .cloned()
+        .chain(b.write_ids())
+        .collect();
     assert!(ids.len() >= 2, "retried until the deadline");
     assert!(ids.windows(2).all(|w| w[0] == w[1]), "always the same id");
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_request_ids_never_gets_a_write_twice() {
+    let old = FakeNode::new(Mode::Healthy).without_ids();
+    let other = FakeNode::new(Mode::Healthy).without_ids();
+    let client = client(
+        vec![serve(old.clone()).await, serve(other.clone()).await],
+        Duration::from_secs(5),
+    )
+    .await;
+    client.put("k", "v").await.unwrap();
+    old.set_mode(Mode::DeadlineExceeded);
+    let err = client.put("k", "v2").await.unwrap_err();
+    assert!(matches!(err, Error::OutcomeUnknown(_)), "{err}");
+    assert_eq!(old.write_ids().len(), 2);
+    assert_eq!(other.write_ids().len(), 0, "not resent to another node");
 }
 
 #[tokio::test]

@@ -26,7 +26,12 @@ async fn a_retried_write_is_applied_once() {
         value: value.as_bytes().to_vec(),
         request_id: id.clone(),
     };
-    let v1 = first.put(put("one")).await.unwrap().into_inner().version;
+    let reply = first.put(put("one")).await.unwrap().into_inner();
+    assert_eq!(
+        reply.request_id, id,
+        "the id is echoed: this server deduplicates by it"
+    );
+    let v1 = reply.version;
     // The "retry" carries another value to prove the second send is not applied at all.
     let v2 = retry.put(put("two")).await.unwrap().into_inner().version;
     assert_eq!(v1, v2, "the retry returns the first reply");
@@ -46,12 +51,33 @@ async fn a_retried_write_is_applied_once() {
         new_value: Some(b"three".to_vec()),
         request_id: cas_id.clone(),
     };
-    assert!(first.compare_and_set(cas()).await.unwrap().into_inner().succeeded);
-    assert!(retry.compare_and_set(cas()).await.unwrap().into_inner().succeeded);
+    assert!(
+        first
+            .compare_and_set(cas())
+            .await
+            .unwrap()
+            .into_inner()
+            .succeeded
+    );
+    assert!(
+        retry
+            .compare_and_set(cas())
+            .await
+            .unwrap()
+            .into_inner()
+            .succeeded
+    );
     // A fresh id is a new operation: it fails on the current value.
     let mut fresh = cas();
     fresh.request_id = Vec::new();
-    assert!(!first.compare_and_set(fresh).await.unwrap().into_inner().succeeded);
+    assert!(
+        !first
+            .compare_and_set(fresh)
+            .await
+            .unwrap()
+            .into_inner()
+            .succeeded
+    );
 
     let del = || DeleteRequest {
         key: b"k".to_vec(),

@@ -35,7 +35,10 @@ impl Kv for KvApi {
         let r = req.into_inner();
         let id = request_id(&r.request_id)?;
         let version = self.service.put(r.key, r.value, id).await.map_err(status)?;
-        Ok(Response::new(PutResponse { version }))
+        Ok(Response::new(PutResponse {
+            version,
+            request_id: r.request_id,
+        }))
     }
 
     async fn get(&self, req: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
@@ -61,7 +64,10 @@ impl Kv for KvApi {
         let r = req.into_inner();
         let id = request_id(&r.request_id)?;
         let existed = self.service.delete(r.key, id).await.map_err(status)?;
-        Ok(Response::new(DeleteResponse { existed }))
+        Ok(Response::new(DeleteResponse {
+            existed,
+            request_id: r.request_id,
+        }))
     }
 
     async fn compare_and_set(
@@ -83,6 +89,7 @@ impl Kv for KvApi {
             found,
             current,
             version,
+            request_id: r.request_id,
         }))
     }
 
