@@ -28,6 +28,7 @@ impl Kv for MemoryKv {
         data.insert(request.key, request.value);
         Ok(Response::new(PutResponse {
             version: data.len() as u64,
+            ..Default::default()
         }))
     }
 

@@ -33,6 +33,23 @@ pub fn version_id(id: Option<&str>) -> S3Result<Option<VersionId>> {
     }
 }
 
+/// `x-amz-copy-source: bucket/key[?versionId=...]` (access points are not supported).
+pub fn copy_source(
+    source: &dto::CopySource,
+) -> S3Result<(BucketName, ObjectKey, Option<VersionId>)> {
+    match source {
+        dto::CopySource::Bucket {
+            bucket: b,
+            key: k,
+            version_id: v,
+        } => Ok((bucket(b)?, key(k)?, version_id(v.as_deref())?)),
+        _ => Err(S3Error::with_message(
+            s3s::S3ErrorCode::NotImplemented,
+            "Copying from an access point is not supported",
+        )),
+    }
+}
+
 pub fn upload_id(id: &str) -> S3Result<UploadId> {
     UploadId::parse(id).map_err(invalid)
 }

@@ -134,20 +134,7 @@ pub async fn upload_part_copy(
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
     let input = req.input;
-    let CopySource::Bucket {
-        bucket: src_bucket,
-        key: src_key,
-        version_id: src_version,
-    } = &input.copy_source
-    else {
-        return Err(S3Error::with_message(
-            S3ErrorCode::NotImplemented,
-            "Copying from an access point is not supported",
-        ));
-    };
-    let src_bucket = convert::bucket(src_bucket)?;
-    let src_key = convert::key(src_key)?;
-    let src_version = convert::version_id(src_version.as_deref())?;
+    let (src_bucket, src_key, src_version) = convert::copy_source(&input.copy_source)?;
     let bucket = convert::bucket(&input.bucket)?;
     let key = convert::key(&input.key)?;
     let upload_id = convert::upload_id(&input.upload_id)?;

@@ -365,20 +365,7 @@ pub async fn copy_object(
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let input = req.input;
-    let CopySource::Bucket {
-        bucket: src_bucket,
-        key: src_key,
-        version_id: src_version,
-    } = &input.copy_source
-    else {
-        return Err(S3Error::with_message(
-            S3ErrorCode::NotImplemented,
-            "Copying from an access point is not supported",
-        ));
-    };
-    let src_bucket = convert::bucket(src_bucket)?;
-    let src_key = convert::key(src_key)?;
-    let src_version = convert::version_id(src_version.as_deref())?;
+    let (src_bucket, src_key, src_version) = convert::copy_source(&input.copy_source)?;
     let dst_bucket = convert::bucket(&input.bucket)?;
     let dst_key = convert::key(&input.key)?;
 
