@@ -73,7 +73,7 @@ mod tests {
         };
         let measurement = probe.run(dir.path()).unwrap();
         assert_eq!(measurement.samples.len(), 5);
-        assert!(measurement.elapsed >= measurement.samples.iter().sum());
+        assert!(measurement.elapsed >= measurement.samples.iter().sum::<Duration>());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 

@@ -1,11 +1,15 @@
 //! Load generator for Stratus: each scenario measures one service end to end and prints
-//! one JSON line per result (see `report`), next to the physical limit measured in the
-//! same run (see `fsync`), so runs can be compared with each other and with the disk.
+//! one JSON line per result (see `report`), next to the physical limits measured in the
+//! same run (see `fsync` and `limits`), so runs can be compared with each other and with
+//! the machine.
 //!
 //! Scenarios are closed loops: each client task has one request in flight at a time, so
 //! latency and throughput are measured together. Every loop stops by time and by count.
 
+pub mod cpu;
 pub mod fsync;
 pub mod kv;
 pub mod latency;
+pub mod limits;
 pub mod report;
+pub mod s3;

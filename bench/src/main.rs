@@ -3,17 +3,38 @@
 //!
 //! `stratus-bench kv` first measures the disk's fsync latency (the physical limit of a
 //! durable write), then for each (clients, value size) runs a put phase and a get phase.
+//!
+//! `stratus-bench s3` first measures the limits of the object data path (erasure encode
+//! and decode, memcpy, loopback TCP), then for each (object size, clients) runs a
+//! PutObject phase and a GetObject phase through the S3 API, and ends with the ratios of
+//! large-object throughput to those limits.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
+use stratus_bench::cpu::CpuMeter;
 use stratus_bench::fsync::FsyncProbe;
 use stratus_bench::kv::{self, KvTarget, PhaseSpec};
-use stratus_bench::report::{self, FsyncReport, KvReport};
+use stratus_bench::limits::{self, ErasureGeometry, Throughput};
+use stratus_bench::report::{
+    self, FsyncReport, Goal, HostReport, KvReport, LimitReport, RatioReport, S3Report,
+};
+use stratus_bench::s3::{self, S3Credentials, S3PhaseSpec, S3Target};
 use stratus_client::{parse_endpoint_list, DEFAULT_ENDPOINT};
+
+/// The S3 edge of a node started with the default HTTP port.
+const DEFAULT_S3_ENDPOINT: &str = "http://127.0.0.1:4566";
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+
+/// Largest object the s3 scenario writes (one shared buffer of it is held per size).
+const MAX_OBJECT_BYTES: u64 = GIB;
 
 /// Load generator for a Stratus cluster; prints one JSON line per result.
 #[derive(Debug, Parser)]
@@ -29,6 +50,131 @@ enum Scenario {
     Kv(KvArgs),
     /// Only measure the disk's fsync latency.
     Fsync(FsyncArgs),
+    /// S3 PutObject then GetObject phases through the HTTP edge(s), after measuring the
+    /// data path's limits (erasure encode/decode, memcpy, loopback TCP).
+    S3(S3Args),
+}
+
+#[derive(Debug, Args)]
+struct S3Args {
+    /// S3 endpoint(s) (a node's HTTP edge), comma-separated; clients are spread over them.
+    #[arg(
+        long,
+        env = "STRATUS_S3_ENDPOINT",
+        default_value = DEFAULT_S3_ENDPOINT,
+        value_parser = EndpointList::parse,
+        value_name = "URLS"
+    )]
+    endpoint: EndpointList,
+
+    /// Access key of the cluster's root credentials.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "test")]
+    access_key: String,
+
+    /// Secret key of the cluster's root credentials.
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        default_value = "test",
+        hide_env_values = true
+    )]
+    secret_key: String,
+
+    /// Region the requests are signed for.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+
+    /// Short preset: sizes 4KiB,1MiB,16MiB, clients 1,8, 2 s phases, 256 MiB per phase,
+    /// 0.5 s per limit probe. Options given explicitly win over the preset.
+    #[arg(long)]
+    quick: bool,
+
+    /// Object sizes, comma-separated (`4KiB`, `1MiB`, `64MiB`, `100`; at most 1 GiB)
+    /// [default: 4KiB,1MiB,64MiB].
+    #[arg(long, value_delimiter = ',', value_parser = parse_object_size)]
+    sizes: Option<Vec<u64>>,
+
+    /// Numbers of concurrent clients, comma-separated [default: 1,16,64].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(u64).range(1..=4096)
+    )]
+    clients: Option<Vec<u64>>,
+
+    /// Length of each phase in seconds [default: 10].
+    #[arg(long, value_parser = parse_duration_secs)]
+    duration_secs: Option<f64>,
+
+    /// Object bytes one phase may move, over all clients; every client still makes at
+    /// least one request, so a phase moves at least clients x size [default: 4GiB].
+    #[arg(long, value_parser = parse_byte_size)]
+    max_bytes_per_phase: Option<u64>,
+
+    /// Cap on the requests of one phase, over all clients.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_ops: u64,
+
+    /// Time one request may take before it counts as an error (a 64 MiB object shared
+    /// with 63 other clients on a small machine takes tens of seconds).
+    #[arg(long, default_value_t = 300.0, value_parser = parse_duration_secs)]
+    request_timeout_secs: f64,
+
+    /// Seconds each limit probe runs [default: 3].
+    #[arg(long, value_parser = parse_duration_secs)]
+    limit_secs: Option<f64>,
+
+    /// Also measure sequential write + fsync throughput in this directory (use the nodes'
+    /// data disk), the floor under PUT: each PUT writes 1.5x its bytes under 4+2.
+    #[arg(long, value_name = "DIR")]
+    disk_dir: Option<PathBuf>,
+
+    /// Process id of the server (e.g. a `stratusd dev` on this machine): each phase then
+    /// reports the CPU time it used, to tell a starved node from a slow one.
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
+
+    /// Run only the put phases.
+    #[arg(long)]
+    skip_gets: bool,
+}
+
+/// The s3 options after the preset and the defaults are applied.
+#[derive(Debug, Clone, PartialEq)]
+struct S3Plan {
+    sizes: Vec<u64>,
+    clients: Vec<u64>,
+    duration: Duration,
+    max_bytes_per_phase: u64,
+    limit_time: Duration,
+    /// Bytes the disk probe writes.
+    disk_probe_bytes: u64,
+}
+
+impl S3Args {
+    fn plan(&self) -> S3Plan {
+        let (sizes, clients, duration_secs, max_bytes, limit_secs, disk_bytes) = if self.quick {
+            let sizes = vec![4 * KIB, MIB, 16 * MIB];
+            (sizes, vec![1, 8], 2.0, 256 * MIB, 0.5, 64 * MIB)
+        } else {
+            let sizes = vec![4 * KIB, MIB, 64 * MIB];
+            (sizes, vec![1, 16, 64], 10.0, 4 * GIB, 3.0, GIB)
+        };
+        S3Plan {
+            sizes: self.sizes.clone().unwrap_or(sizes),
+            clients: self.clients.clone().unwrap_or(clients),
+            duration: Duration::from_secs_f64(self.duration_secs.unwrap_or(duration_secs)),
+            max_bytes_per_phase: self.max_bytes_per_phase.unwrap_or(max_bytes),
+            limit_time: Duration::from_secs_f64(self.limit_secs.unwrap_or(limit_secs)),
+            disk_probe_bytes: disk_bytes,
+        }
+    }
+}
+
+/// Requests a phase may issue: enough for its byte budget, at least one per client, and
+/// never more than `max_ops`.
+fn phase_ops(max_bytes: u64, object_bytes: u64, clients: u64, max_ops: u64) -> u64 {
+    (max_bytes / object_bytes.max(1)).max(clients).min(max_ops)
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +264,42 @@ fn parse_duration_secs(text: &str) -> Result<f64, String> {
     Ok(seconds)
 }
 
+/// A byte count with an optional unit: `B`, `KiB`/`K`, `MiB`/`M`, `GiB`/`G` (powers of
+/// 1024) or `KB`, `MB`, `GB` (powers of 1000); case-insensitive.
+fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (like 4096, 4KiB, 64MiB)"))?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => KIB,
+        "m" | "mib" => MIB,
+        "g" | "gib" => GIB,
+        "kb" => 1000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => return Err(format!("unknown unit {other:?} in {text:?}")),
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+fn parse_object_size(text: &str) -> Result<u64, String> {
+    let bytes = parse_byte_size(text)?;
+    if bytes > MAX_OBJECT_BYTES {
+        return Err(format!(
+            "{text:?} is more than the 1 GiB this benchmark writes"
+        ));
+    }
+    Ok(bytes)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -134,6 +316,7 @@ fn main() -> ExitCode {
         match cli.scenario {
             Scenario::Kv(args) => run_kv(args).await,
             Scenario::Fsync(args) => run_fsync(&args).await.map(|_| ()),
+            Scenario::S3(args) => run_s3(args).await,
         }
     });
     match result {
@@ -226,6 +409,262 @@ async fn run_kv(args: KvArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The limits measured before the s3 phases, in 10^6 bytes per second.
+#[derive(Debug, Clone, Copy)]
+struct DataPathLimits {
+    encode_mb_per_s: f64,
+    loopback_mb_per_s: f64,
+    disk_write_mb_per_s: Option<f64>,
+    /// (data + parity) / data of the layout: bytes written per object byte.
+    write_amplification: f64,
+}
+
+async fn measure_limits(
+    budget: Duration,
+    disk: Option<(PathBuf, u64)>,
+) -> anyhow::Result<DataPathLimits> {
+    let geometry = ErasureGeometry::STANDARD;
+    let codec_line = |name, measured: &Throughput| LimitReport {
+        data_shards: Some(geometry.data_shards),
+        parity_shards: Some(geometry.parity_shards),
+        piece_bytes: Some(geometry.piece_bytes()),
+        ..LimitReport::new(name, measured)
+    };
+
+    eprintln!(
+        "stratus-bench: limits: erasure {}+{} with {} KiB pieces, memcpy, loopback TCP ({} s each)",
+        geometry.data_shards,
+        geometry.parity_shards,
+        geometry.piece_bytes() / 1024,
+        budget.as_secs_f64()
+    );
+    let encode = tokio::task::spawn_blocking(move || limits::erasure_encode(geometry, budget))
+        .await
+        .context("encode probe task")??;
+    report::emit(&codec_line("erasure_encode", &encode))?;
+    let decode = tokio::task::spawn_blocking(move || limits::erasure_decode(geometry, budget))
+        .await
+        .context("decode probe task")??;
+    report::emit(&codec_line("erasure_decode", &decode))?;
+
+    let memcpy_bytes = (64 * MIB) as usize;
+    let memcpy = tokio::task::spawn_blocking(move || limits::memcpy(memcpy_bytes, budget))
+        .await
+        .context("memcpy probe task")??;
+    report::emit(&LimitReport {
+        buffer_bytes: Some(memcpy_bytes),
+        ..LimitReport::new("memcpy", &memcpy)
+    })?;
+
+    let write_bytes = MIB as usize;
+    let meter = CpuMeter::start(None);
+    let loopback = limits::loopback_tcp(write_bytes, budget).await?;
+    let loopback_cpu = meter.stop().client_s;
+    report::emit(
+        &LimitReport {
+            buffer_bytes: Some(write_bytes),
+            // A writer task and a reader task, each on its own worker.
+            threads: 2,
+            ..LimitReport::new("loopback_tcp", &loopback)
+        }
+        .with_cpu(loopback_cpu),
+    )?;
+
+    let mut disk_write_mb_per_s = None;
+    if let Some((dir, bytes)) = disk {
+        eprintln!(
+            "stratus-bench: disk: {} MiB of 1 MiB writes + fsync in {}",
+            bytes / MIB,
+            dir.display()
+        );
+        let probe_dir = dir.clone();
+        let disk =
+            tokio::task::spawn_blocking(move || limits::disk_write(&probe_dir, bytes, write_bytes))
+                .await
+                .context("disk probe task")?
+                .with_context(|| format!("disk probe in {}", dir.display()))?;
+        report::emit(&LimitReport {
+            buffer_bytes: Some(write_bytes),
+            ..LimitReport::new("disk_write", &disk)
+        })?;
+        disk_write_mb_per_s = Some(disk.gb_per_s() * 1000.0);
+    }
+
+    Ok(DataPathLimits {
+        encode_mb_per_s: encode.gb_per_s() * 1000.0,
+        loopback_mb_per_s: loopback.gb_per_s() * 1000.0,
+        disk_write_mb_per_s,
+        write_amplification: (geometry.data_shards + geometry.parity_shards) as f64
+            / geometry.data_shards as f64,
+    })
+}
+
+/// PUT and GET throughput of one (size, clients), for the ratios.
+#[derive(Debug, Clone, Copy)]
+struct PhaseRates {
+    object_bytes: u64,
+    clients: u64,
+    put_mb_per_s: f64,
+    get_mb_per_s: Option<f64>,
+}
+
+async fn run_s3(args: S3Args) -> anyhow::Result<()> {
+    let plan = args.plan();
+    report::emit(&HostReport::now("start"))?;
+    let disk = args
+        .disk_dir
+        .clone()
+        .map(|dir| (dir, plan.disk_probe_bytes));
+    let limits = measure_limits(plan.limit_time, disk).await?;
+
+    let credentials = S3Credentials {
+        access_key: args.access_key.clone(),
+        secret_key: args.secret_key.clone(),
+        region: args.region.clone(),
+    };
+    let target = S3Target::new(&args.endpoint.0, &credentials, Duration::from_secs(2));
+    target
+        .create_bucket()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create bucket {}: {e}", target.bucket()))?;
+    eprintln!(
+        "stratus-bench: bucket {} through {} endpoint(s): {}",
+        target.bucket(),
+        target.endpoint_count(),
+        args.endpoint.0.join(",")
+    );
+
+    let phases = run_s3_phases(&args, &plan, &target).await;
+
+    // Clean up whatever happened in the phases.
+    match target.delete_bucket().await {
+        Ok(left) => eprintln!(
+            "stratus-bench: deleted bucket {} ({left} leftover objects)",
+            target.bucket()
+        ),
+        Err(e) => eprintln!(
+            "stratus-bench: could not delete bucket {}: {e}",
+            target.bucket()
+        ),
+    }
+    let rates = phases?;
+
+    // Large-object ratios: the largest size measured, at every concurrency.
+    let largest = rates.iter().map(|r| r.object_bytes).max();
+    for rate in rates.iter().filter(|r| Some(r.object_bytes) == largest) {
+        let object_bytes = usize::try_from(rate.object_bytes)?;
+        let clients = usize::try_from(rate.clients)?;
+        if let Some(get) = rate.get_mb_per_s {
+            report::emit(&RatioReport::new(
+                "get_vs_loopback",
+                object_bytes,
+                clients,
+                get,
+                limits.loopback_mb_per_s,
+                Goal::AtLeast(0.5),
+            ))?;
+        }
+        report::emit(&RatioReport::new(
+            "put_vs_encode",
+            object_bytes,
+            clients,
+            rate.put_mb_per_s,
+            limits.encode_mb_per_s,
+            Goal::Below(1.0),
+        ))?;
+        if let Some(disk) = limits.disk_write_mb_per_s {
+            // Shard bytes written per second against what the disk takes.
+            report::emit(&RatioReport::new(
+                "put_vs_disk",
+                object_bytes,
+                clients,
+                rate.put_mb_per_s * limits.write_amplification,
+                disk,
+                Goal::None,
+            ))?;
+        }
+    }
+    report::emit(&HostReport::now("end"))?;
+    Ok(())
+}
+
+async fn run_s3_phases(
+    args: &S3Args,
+    plan: &S3Plan,
+    target: &S3Target,
+) -> anyhow::Result<Vec<PhaseRates>> {
+    let endpoints = target.endpoint_count();
+    let mut rates = Vec::new();
+    for (seed, &size) in plan.sizes.iter().enumerate() {
+        // One body per size, shared by every PUT of it.
+        let body = Bytes::from(limits::pseudo_random(
+            usize::try_from(size)?,
+            seed as u64 + 10,
+        ));
+        for &clients in &plan.clients {
+            let spec = S3PhaseSpec {
+                clients: usize::try_from(clients)?,
+                object_bytes: usize::try_from(size)?,
+                duration: plan.duration,
+                max_ops: phase_ops(plan.max_bytes_per_phase, size, clients, args.max_ops),
+                request_timeout: Duration::from_secs_f64(args.request_timeout_secs),
+            };
+            let prefix = s3::phase_prefix(spec.object_bytes, spec.clients);
+            eprintln!(
+                "stratus-bench: s3_put size={size} clients={clients} for {:.1} s (at most {} requests)",
+                plan.duration.as_secs_f64(),
+                spec.max_ops
+            );
+            let meter = CpuMeter::start(args.server_pid);
+            let puts = s3::run_puts(target, &spec, &prefix, body.clone()).await;
+            let put_line = S3Report::new(
+                "s3_put",
+                spec.object_bytes,
+                spec.clients,
+                endpoints,
+                &puts,
+                meter.stop(),
+            );
+            report::emit(&put_line)?;
+
+            let mut get_mb_per_s = None;
+            if args.skip_gets {
+                // Nothing to read back.
+            } else if puts.written_keys.is_empty() {
+                eprintln!("stratus-bench: s3_get skipped: no put succeeded");
+            } else {
+                eprintln!(
+                    "stratus-bench: s3_get size={size} clients={clients} over {} objects",
+                    puts.written_keys.len()
+                );
+                let meter = CpuMeter::start(args.server_pid);
+                let gets = s3::run_gets(target, &spec, puts.written_keys).await;
+                let get_line = S3Report::new(
+                    "s3_get",
+                    spec.object_bytes,
+                    spec.clients,
+                    endpoints,
+                    &gets,
+                    meter.stop(),
+                );
+                report::emit(&get_line)?;
+                get_mb_per_s = Some(get_line.mb_per_s);
+            }
+            rates.push(PhaseRates {
+                object_bytes: size,
+                clients,
+                put_mb_per_s: put_line.mb_per_s,
+                get_mb_per_s,
+            });
+            match target.delete_prefix(&prefix).await {
+                Ok(n) => eprintln!("stratus-bench: deleted {n} objects under {prefix}"),
+                Err(e) => eprintln!("stratus-bench: could not delete {prefix}: {e}"),
+            }
+        }
+    }
+    Ok(rates)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,8 +677,128 @@ mod tests {
     fn kv_args(args: &[&str]) -> Result<KvArgs, clap::Error> {
         match parse(args)?.scenario {
             Scenario::Kv(kv) => Ok(kv),
-            Scenario::Fsync(_) => panic!("not kv"),
+            _ => panic!("not kv"),
         }
+    }
+
+    fn s3_args(args: &[&str]) -> Result<S3Args, clap::Error> {
+        match parse(args)?.scenario {
+            Scenario::S3(s3) => Ok(s3),
+            _ => panic!("not s3"),
+        }
+    }
+
+    #[test]
+    fn s3_defaults_and_the_quick_preset() {
+        let args = s3_args(&["s3"]).unwrap();
+        assert_eq!(args.endpoint.0, vec!["http://127.0.0.1:4566"]);
+        assert_eq!(args.access_key, "test");
+        let plan = args.plan();
+        assert_eq!(plan.sizes, vec![4096, MIB, 64 * MIB]);
+        assert_eq!(plan.clients, vec![1, 16, 64]);
+        assert_eq!(plan.duration, Duration::from_secs(10));
+        assert_eq!(plan.max_bytes_per_phase, 4 * GIB);
+
+        let quick = s3_args(&["s3", "--quick"]).unwrap().plan();
+        assert_eq!(quick.clients, vec![1, 8]);
+        assert_eq!(quick.duration, Duration::from_secs(2));
+        assert!(quick.limit_time < plan.limit_time);
+
+        // Explicit options win over the preset.
+        let mixed = s3_args(&[
+            "s3",
+            "--quick",
+            "--sizes",
+            "1KiB,2MB",
+            "--duration-secs",
+            "5",
+        ])
+        .unwrap()
+        .plan();
+        assert_eq!(mixed.sizes, vec![1024, 2_000_000]);
+        assert_eq!(mixed.duration, Duration::from_secs(5));
+        assert_eq!(mixed.clients, vec![1, 8]);
+    }
+
+    #[test]
+    fn s3_full_command_line() {
+        let args = s3_args(&[
+            "s3",
+            "--endpoint",
+            "http://127.0.0.1:34566,http://127.0.0.1:34567",
+            "--access-key",
+            "ak",
+            "--secret-key",
+            "sk",
+            "--sizes",
+            "4KiB,1MiB,64MiB",
+            "--clients",
+            "1,16,64",
+            "--duration-secs",
+            "10",
+            "--max-bytes-per-phase",
+            "2GiB",
+            "--disk-dir",
+            "/data",
+            "--server-pid",
+            "42",
+            "--skip-gets",
+        ])
+        .unwrap();
+        assert_eq!(args.disk_dir, Some(PathBuf::from("/data")));
+        assert_eq!(args.server_pid, Some(42));
+        assert_eq!(args.endpoint.0.len(), 2);
+        assert_eq!(
+            (args.access_key.as_str(), args.secret_key.as_str()),
+            ("ak", "sk")
+        );
+        assert_eq!(args.plan().max_bytes_per_phase, 2 * GIB);
+        assert!(args.skip_gets);
+    }
+
+    #[test]
+    fn s3_bad_input_is_rejected() {
+        for bad in [
+            &["s3", "--sizes", "2GiB"][..],
+            &["s3", "--sizes", "4XB"],
+            &["s3", "--sizes", "-1"],
+            &["s3", "--clients", "0"],
+            &["s3", "--duration-secs", "0"],
+            &["s3", "--limit-secs", "-1"],
+            &["s3", "--max-bytes-per-phase", "lots"],
+            &["s3", "--endpoint", "ftp://x"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_byte_size("4096"), Ok(4096));
+        assert_eq!(parse_byte_size("4KiB"), Ok(4096));
+        assert_eq!(parse_byte_size("4k"), Ok(4096));
+        assert_eq!(parse_byte_size("1MiB"), Ok(MIB));
+        assert_eq!(parse_byte_size("64mib"), Ok(64 * MIB));
+        assert_eq!(parse_byte_size("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_byte_size("10 B"), Ok(10));
+        assert!(parse_byte_size("MiB").is_err());
+        assert!(parse_byte_size("1.5MiB").is_err());
+        assert!(parse_byte_size("99999999999999999999GiB").is_err());
+        assert!(parse_byte_size("18446744073709551615GiB").is_err());
+        assert!(parse_object_size("1GiB").is_ok());
+        assert!(parse_object_size("1025MiB").is_err());
+    }
+
+    #[test]
+    fn phase_op_caps() {
+        // 64 MiB x 64 clients: one request each, whatever the budget.
+        assert_eq!(phase_ops(4 * GIB, 64 * MIB, 64, 1_000_000), 64);
+        assert_eq!(phase_ops(GIB, 64 * MIB, 64, 1_000_000), 64);
+        // 64 MiB x 1 client: the budget decides.
+        assert_eq!(phase_ops(4 * GIB, 64 * MIB, 1, 1_000_000), 64);
+        // Small objects: max_ops decides.
+        assert_eq!(phase_ops(4 * GIB, 4096, 16, 1_000_000), 1_000_000);
+        assert_eq!(phase_ops(4 * GIB, 0, 1, 10), 10);
     }
 
     #[test]

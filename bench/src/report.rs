@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::cpu::{self, CpuUse};
 use crate::fsync::{FsyncMeasurement, FsyncProbe};
 use crate::kv::PhaseOutcome;
 use crate::latency::LatencySummary;
+use crate::limits::Throughput;
+use crate::s3::S3Outcome;
 
 /// `{"bench":"fsync",...}`: the disk's durable-write latency.
 #[derive(Debug, Clone, Serialize)]
@@ -110,6 +113,247 @@ impl KvReport {
     }
 }
 
+/// `{"bench":"s3_put",...}` or `{"bench":"s3_get",...}`: one closed-loop S3 phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct S3Report {
+    pub bench: &'static str,
+    pub object_bytes: usize,
+    pub clients: usize,
+    pub endpoints: usize,
+    pub duration_s: f64,
+    /// Successful requests, and the object bytes they moved.
+    pub ops: u64,
+    pub bytes: u64,
+    pub ops_per_s: f64,
+    pub mb_per_s: f64,
+    /// Latency to the last body byte.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// Gets only: time to the response headers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_byte_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_byte_p99_ms: Option<f64>,
+    /// Failed or timed-out requests (not counted in `ops` or the latencies).
+    pub errors: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_sample: Option<String>,
+    /// CPU seconds the benchmark itself used in the phase.
+    pub client_cpu_s: Option<f64>,
+    /// CPU seconds the server process (`--server-pid`) used in the phase, and that as
+    /// cores on average: on a shared machine, what the server actually got.
+    pub server_cpu_s: Option<f64>,
+    pub server_cores: Option<f64>,
+    /// Server CPU seconds per 10^9 object bytes moved: the price of a byte through the
+    /// server, independent of how much CPU the machine could spare.
+    pub server_cpu_s_per_gb: Option<f64>,
+    /// Seconds the server's threads were ready to run but waited for a CPU (other load,
+    /// or the server's own threads outnumbering the cores); a lower bound.
+    pub server_runq_wait_s: Option<f64>,
+}
+
+impl S3Report {
+    pub fn new(
+        bench: &'static str,
+        object_bytes: usize,
+        clients: usize,
+        endpoints: usize,
+        outcome: &S3Outcome,
+        cpu: CpuUse,
+    ) -> Self {
+        let seconds = outcome.elapsed.as_secs_f64();
+        let summary = LatencySummary::from_samples(outcome.latencies.clone());
+        let first_byte = LatencySummary::from_samples(outcome.first_byte.clone());
+        Self {
+            bench,
+            object_bytes,
+            clients,
+            endpoints,
+            duration_s: round(outcome.elapsed.as_secs_f64(), 3),
+            ops: outcome.ops,
+            bytes: outcome.bytes,
+            ops_per_s: round(rate(outcome.ops as f64, outcome.elapsed), 1),
+            mb_per_s: round(rate(outcome.bytes as f64, outcome.elapsed) / 1e6, 3),
+            p50_ms: summary.map(|s| round(s.p50_ms, 3)),
+            p99_ms: summary.map(|s| round(s.p99_ms, 3)),
+            p999_ms: summary.map(|s| round(s.p999_ms, 3)),
+            max_ms: summary.map(|s| round(s.max_ms, 3)),
+            first_byte_p50_ms: first_byte.map(|s| round(s.p50_ms, 3)),
+            first_byte_p99_ms: first_byte.map(|s| round(s.p99_ms, 3)),
+            errors: outcome.errors,
+            error_sample: outcome.error_sample.clone(),
+            client_cpu_s: cpu.client_s.map(|s| round(s, 2)),
+            server_cpu_s: cpu.server_s.map(|s| round(s, 2)),
+            server_cores: cpu
+                .server_s
+                .filter(|_| seconds > 0.0)
+                .map(|s| round(s / seconds, 2)),
+            server_cpu_s_per_gb: cpu
+                .server_s
+                .filter(|_| outcome.bytes > 0)
+                .map(|s| round(s / (outcome.bytes as f64 / 1e9), 3)),
+            server_runq_wait_s: cpu.server_runq_wait_s.map(|s| round(s, 2)),
+        }
+    }
+}
+
+/// `{"bench":"limit","name":...}`: a physical limit measured in the same run.
+#[derive(Debug, Clone, Serialize)]
+pub struct LimitReport {
+    pub bench: &'static str,
+    /// `erasure_encode`, `erasure_decode`, `memcpy` or `loopback_tcp`.
+    pub name: &'static str,
+    pub gb_per_s: f64,
+    pub mb_per_s: f64,
+    pub bytes: u64,
+    pub duration_s: f64,
+    /// Cores the probe used (the codec and memcpy probes use one).
+    pub threads: usize,
+    /// Codec probes: the layout and piece size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_shards: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parity_shards: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub piece_bytes: Option<usize>,
+    /// memcpy: the buffer copied; loopback: the size of each write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buffer_bytes: Option<usize>,
+    /// loopback: CPU seconds this process used for the transfer (sender and receiver),
+    /// and that per 10^9 bytes: the CPU price of moving bytes over loopback once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_s_per_gb: Option<f64>,
+}
+
+impl LimitReport {
+    pub fn new(name: &'static str, measured: &Throughput) -> Self {
+        Self {
+            bench: "limit",
+            name,
+            gb_per_s: round(measured.gb_per_s(), 3),
+            mb_per_s: round(measured.gb_per_s() * 1000.0, 1),
+            bytes: measured.bytes,
+            duration_s: round(measured.elapsed.as_secs_f64(), 3),
+            threads: 1,
+            data_shards: None,
+            parity_shards: None,
+            piece_bytes: None,
+            buffer_bytes: None,
+            cpu_s: None,
+            cpu_s_per_gb: None,
+        }
+    }
+
+    /// Adds the CPU seconds the probe used.
+    pub fn with_cpu(self, cpu_s: Option<f64>) -> Self {
+        let gb = self.bytes as f64 / 1e9;
+        Self {
+            cpu_s: cpu_s.map(|s| round(s, 2)),
+            cpu_s_per_gb: cpu_s.filter(|_| gb > 0.0).map(|s| round(s / gb, 3)),
+            ..self
+        }
+    }
+}
+
+/// `{"bench":"ratio","name":...}`: a phase's throughput against a limit and its goal.
+#[derive(Debug, Clone, Serialize)]
+pub struct RatioReport {
+    pub bench: &'static str,
+    /// `get_vs_loopback`, `put_vs_encode` or `put_vs_disk`.
+    pub name: &'static str,
+    pub object_bytes: usize,
+    pub clients: usize,
+    pub mb_per_s: f64,
+    pub limit_mb_per_s: f64,
+    /// `mb_per_s / limit_mb_per_s`.
+    pub ratio: Option<f64>,
+    /// The goal, as text (`">= 0.5"`, `"< 1"`); `null` for a ratio without one.
+    pub goal: Option<String>,
+    pub met: Option<bool>,
+}
+
+/// Whether a ratio must reach its goal from below or stay under it, or is only reported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Goal {
+    AtLeast(f64),
+    Below(f64),
+    None,
+}
+
+impl RatioReport {
+    pub fn new(
+        name: &'static str,
+        object_bytes: usize,
+        clients: usize,
+        mb_per_s: f64,
+        limit_mb_per_s: f64,
+        goal: Goal,
+    ) -> Self {
+        let ratio = (limit_mb_per_s > 0.0).then(|| mb_per_s / limit_mb_per_s);
+        let met = ratio.and_then(|r| match goal {
+            Goal::AtLeast(g) => Some(r >= g),
+            Goal::Below(g) => Some(r < g),
+            Goal::None => None,
+        });
+        let goal_text = match goal {
+            Goal::AtLeast(g) => Some(format!(">= {g}")),
+            Goal::Below(g) => Some(format!("< {g}")),
+            Goal::None => None,
+        };
+        Self {
+            bench: "ratio",
+            name,
+            object_bytes,
+            clients,
+            mb_per_s: round(mb_per_s, 3),
+            limit_mb_per_s: round(limit_mb_per_s, 1),
+            ratio: ratio.map(|r| round(r, 4)),
+            goal: goal_text,
+            met,
+        }
+    }
+}
+
+/// `{"bench":"host",...}`: the machine's CPUs and load, at the start and end of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostReport {
+    pub bench: &'static str,
+    /// `start` or `end`.
+    pub at: &'static str,
+    pub cpus: usize,
+    /// 1, 5 and 15 minute load averages (Linux only).
+    pub loadavg: Option<[f64; 3]>,
+    /// Percent of the last minute some runnable task waited for a CPU (Linux PSI).
+    pub cpu_pressure_avg60: Option<f64>,
+}
+
+impl HostReport {
+    pub fn now(at: &'static str) -> Self {
+        Self {
+            bench: "host",
+            at,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            loadavg: std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .and_then(|text| parse_loadavg(&text)),
+            cpu_pressure_avg60: cpu::cpu_pressure_avg60(),
+        }
+    }
+}
+
+fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
+    let mut fields = text.split_whitespace().map(str::parse::<f64>);
+    Some([
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+    ])
+}
+
 /// Writes `line` as one JSON line to stdout and flushes it, so results appear as they come.
 pub fn emit(line: &impl Serialize) -> std::io::Result<()> {
     let text = serde_json::to_string(line)?;
@@ -198,6 +442,102 @@ mod tests {
         assert_eq!(json["p99_ms"], 3.0);
         assert_eq!(json["ops_per_s"], 500.0);
         assert_eq!(json["dir"], "/data");
+    }
+
+    #[test]
+    fn s3_line_counts_bytes_and_first_byte_only_for_gets() {
+        let outcome = S3Outcome {
+            latencies: vec![Duration::from_millis(10), Duration::from_millis(30)],
+            first_byte: vec![Duration::from_millis(2), Duration::from_millis(4)],
+            ops: 2,
+            bytes: 2_000_000,
+            errors: 1,
+            elapsed: Duration::from_secs(2),
+            error_sample: Some("boom".into()),
+            written_keys: Vec::new(),
+        };
+        let json = serde_json::to_value(S3Report::new(
+            "s3_get",
+            1_000_000,
+            4,
+            6,
+            &outcome,
+            CpuUse {
+                client_s: Some(0.5),
+                server_s: Some(3.0),
+                server_runq_wait_s: Some(4.0),
+            },
+        ))
+        .unwrap();
+        assert_eq!(json["bench"], "s3_get");
+        assert_eq!(json["ops_per_s"], 1.0);
+        assert_eq!(json["mb_per_s"], 1.0);
+        assert_eq!(json["p50_ms"], 10.0);
+        assert_eq!(json["p99_ms"], 30.0);
+        assert_eq!(json["first_byte_p50_ms"], 2.0);
+        assert_eq!(json["errors"], 1);
+        assert_eq!(json["error_sample"], "boom");
+        assert_eq!(json["client_cpu_s"], 0.5);
+        assert_eq!(json["server_cpu_s"], 3.0);
+        assert_eq!(json["server_cores"], 1.5);
+        assert_eq!(json["server_cpu_s_per_gb"], 1500.0);
+        assert_eq!(json["server_runq_wait_s"], 4.0);
+        let put = S3Outcome {
+            first_byte: Vec::new(),
+            error_sample: None,
+            ..outcome
+        };
+        let json = serde_json::to_value(S3Report::new(
+            "s3_put",
+            1_000_000,
+            4,
+            6,
+            &put,
+            CpuUse::default(),
+        ))
+        .unwrap();
+        assert!(json.get("first_byte_p50_ms").is_none());
+        assert!(json["server_cores"].is_null());
+        assert!(json.get("error_sample").is_none());
+    }
+
+    #[test]
+    fn limit_and_ratio_lines() {
+        let measured = Throughput {
+            bytes: 3_000_000_000,
+            elapsed: Duration::from_secs(2),
+        };
+        let json = serde_json::to_value(LimitReport::new("memcpy", &measured)).unwrap();
+        assert_eq!(json["bench"], "limit");
+        assert_eq!(json["gb_per_s"], 1.5);
+        assert_eq!(json["mb_per_s"], 1500.0);
+        assert!(json.get("piece_bytes").is_none());
+        assert!(json.get("cpu_s").is_none());
+        let with_cpu = LimitReport::new("loopback_tcp", &measured).with_cpu(Some(1.5));
+        assert_eq!(
+            (with_cpu.cpu_s, with_cpu.cpu_s_per_gb),
+            (Some(1.5), Some(0.5))
+        );
+
+        let get = RatioReport::new("get_vs_loopback", 64, 16, 600.0, 1000.0, Goal::AtLeast(0.5));
+        assert_eq!(get.ratio, Some(0.6));
+        assert_eq!((get.goal.as_deref(), get.met), (Some(">= 0.5"), Some(true)));
+        let put = RatioReport::new("put_vs_encode", 64, 16, 600.0, 500.0, Goal::Below(1.0));
+        assert_eq!((put.goal.as_deref(), put.met), (Some("< 1"), Some(false)));
+        let none = RatioReport::new("put_vs_encode", 64, 16, 600.0, 0.0, Goal::Below(1.0));
+        assert_eq!((none.ratio, none.met), (None, None));
+        let info = RatioReport::new("put_vs_disk", 64, 16, 600.0, 1200.0, Goal::None);
+        assert_eq!((info.ratio, info.goal, info.met), (Some(0.5), None, None));
+    }
+
+    #[test]
+    fn loadavg_parsing() {
+        assert_eq!(
+            parse_loadavg("1.61 2.86 3.41 3/412 17726\n"),
+            Some([1.61, 2.86, 3.41])
+        );
+        assert_eq!(parse_loadavg("1.0 x"), None);
+        assert!(HostReport::now("start").cpus >= 1);
     }
 
     #[test]
