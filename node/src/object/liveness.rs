@@ -23,6 +23,21 @@ use crate::store::chunks::ShardId;
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long an answer (up or down) is trusted.
 const ANSWER_TTL: Duration = Duration::from_secs(2);
+/// Probes that merely time out mark at most this many nodes down (a paused zone is two
+/// nodes). More slow answers than that mean an overloaded cluster, not dead nodes: then
+/// only nodes that refused the connection count as down, and the write path drops any
+/// shard writer that stalls.
+const MAX_DOWN_BY_TIMEOUT: usize = 2;
+
+/// What a probe learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    Up,
+    /// Refused, unknown node, or any other definite failure.
+    Down,
+    /// No answer in time: down, or just busy.
+    Silent,
+}
 
 pub struct Liveness {
     io: Arc<dyn ShardIo>,
@@ -50,13 +65,20 @@ impl Liveness {
         }
     }
 
-    async fn probe(&self, node: NodeId) -> bool {
+    async fn probe(&self, node: NodeId) -> Probe {
         let never_written = ShardId::new(0, 0);
         let answer =
             tokio::time::timeout(PROBE_TIMEOUT, self.io.stat_shard(node, never_written)).await;
-        let up = matches!(answer, Ok(Ok(_)) | Ok(Err(ShardIoError::NotFound { .. })));
-        self.report(node, up);
-        up
+        let probe = match answer {
+            Ok(Ok(_)) | Ok(Err(ShardIoError::NotFound { .. })) => Probe::Up,
+            Ok(Err(_)) => Probe::Down,
+            Err(_) => Probe::Silent,
+        };
+        // A silent node is not remembered as down: the next PUT asks again.
+        if probe != Probe::Silent {
+            self.report(node, probe == Probe::Up);
+        }
+        probe
     }
 
     /// The nodes among `nodes` that are down now (probing those without a fresh answer,
@@ -75,10 +97,18 @@ impl Liveness {
             }
         }
         let answers = join_all(unknown.iter().map(|&n| self.probe(n))).await;
-        for (node, up) in unknown.into_iter().zip(answers) {
-            if !up {
-                down.insert(node);
+        let mut silent = Vec::new();
+        for (node, probe) in unknown.into_iter().zip(answers) {
+            match probe {
+                Probe::Up => {}
+                Probe::Down => {
+                    down.insert(node);
+                }
+                Probe::Silent => silent.push(node),
             }
+        }
+        if silent.len() <= MAX_DOWN_BY_TIMEOUT {
+            down.extend(silent);
         }
         down
     }
@@ -108,6 +138,63 @@ mod tests {
         // ...until shard I/O reports otherwise.
         live.report(2, false);
         assert_eq!(live.down_among([1, 2, 3]).await, BTreeSet::from([2]));
+    }
+
+    /// A node whose shard I/O never answers.
+    struct Hung(Arc<LocalShardIo>, BTreeSet<NodeId>);
+
+    impl ShardIo for Hung {
+        fn put_shard(
+            &self,
+            node: NodeId,
+            id: ShardId,
+            format: crate::store::chunks::ShardFormat,
+            pieces: crate::object::shard_io::PieceStream,
+        ) -> futures::future::BoxFuture<'_, Result<crate::store::chunks::ShardStat, ShardIoError>>
+        {
+            self.0.put_shard(node, id, format, pieces)
+        }
+        fn read_blocks(
+            &self,
+            node: NodeId,
+            id: ShardId,
+            first: u64,
+            count: Option<u64>,
+        ) -> futures::future::BoxFuture<
+            '_,
+            Result<crate::object::shard_io::BlockStream, ShardIoError>,
+        > {
+            self.0.read_blocks(node, id, first, count)
+        }
+        fn stat_shard(
+            &self,
+            node: NodeId,
+            id: ShardId,
+        ) -> futures::future::BoxFuture<'_, Result<crate::store::chunks::ShardStat, ShardIoError>>
+        {
+            if self.1.contains(&node) {
+                Box::pin(futures::future::pending())
+            } else {
+                self.0.stat_shard(node, id)
+            }
+        }
+        fn delete_shard(
+            &self,
+            node: NodeId,
+            id: ShardId,
+        ) -> futures::future::BoxFuture<'_, Result<bool, ShardIoError>> {
+            self.0.delete_shard(node, id)
+        }
+    }
+
+    #[tokio::test]
+    async fn silent_nodes_are_down_only_while_few() {
+        // One silent node (paused): down.
+        let live = Liveness::new(Arc::new(Hung(three_nodes(), BTreeSet::from([3]))));
+        assert_eq!(live.down_among([1, 2, 3]).await, BTreeSet::from([3]));
+        // Every node silent (an overloaded cluster): nobody is declared down.
+        let live = Liveness::new(Arc::new(Hung(three_nodes(), BTreeSet::from([1, 2, 3]))));
+        assert!(live.down_among([1, 2, 3]).await.is_empty());
     }
 
     #[tokio::test]

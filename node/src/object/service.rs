@@ -15,6 +15,7 @@
 //! blob ids); the state machine decides whether a version id is used (versioning on) or
 //! the version is `null`.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ use super::state::{
     PartListing, UploadListing, VersionListing, WriteConditions,
 };
 use super::write_path::{self, BodyChecks, WriteTuning, WrittenBody, MAX_PUT_BYTES};
-use crate::cluster::directory::Directory;
+use crate::cluster::directory::{Directory, NodeId};
 use crate::cluster::{routing, META_GROUP};
 use crate::data_group::{DataCommand, DataQuery};
 use crate::meta::{MetaCommand, MetaQuery, MetaReply};
@@ -370,12 +371,20 @@ impl ObjectService {
             .liveness
             .down_among(self.directory.nodes.keys().copied())
             .await;
+        self.plan_with(class, &down)
+    }
+
+    fn plan_with(
+        &self,
+        class: StorageClass,
+        down: &BTreeSet<NodeId>,
+    ) -> Result<ShardPlan, ServiceError> {
         match placement::plan(
             &self.directory,
             class,
             rand::random(),
             self.settings.stripe_bytes,
-            &down,
+            down,
         ) {
             Err(PlanError::NoNodes) => Err(ServiceError::Unavailable(
                 "no node of the cluster can take shard writes".into(),
@@ -588,7 +597,15 @@ impl ObjectService {
         if let Some(checksum) = &meta.expected_checksum {
             checksum.validate()?;
         }
-        let plan = self.plan(meta.storage_class).await?;
+        // A body known to fit inline writes no shards: no need to ask who is alive.
+        let inline = meta
+            .content_length
+            .is_some_and(|len| len <= self.settings.inline_max_bytes as u64);
+        let plan = if inline {
+            self.plan_with(meta.storage_class, &BTreeSet::new())?
+        } else {
+            self.plan(meta.storage_class).await?
+        };
         let checks = BodyChecks {
             content_length: meta.content_length,
             content_md5: meta.content_md5,
