@@ -33,6 +33,15 @@ pub fn version_id(id: Option<&str>) -> S3Result<Option<VersionId>> {
     }
 }
 
+/// A request's object address: bucket, key and optional `versionId`, each validated.
+pub fn object_version(
+    b: &str,
+    k: &str,
+    v: Option<&str>,
+) -> S3Result<(BucketName, ObjectKey, Option<VersionId>)> {
+    Ok((bucket(b)?, key(k)?, version_id(v)?))
+}
+
 /// `x-amz-copy-source: bucket/key[?versionId=...]` (access points are not supported).
 pub fn copy_source(
     source: &dto::CopySource,
@@ -42,7 +51,7 @@ pub fn copy_source(
             bucket: b,
             key: k,
             version_id: v,
-        } => Ok((bucket(b)?, key(k)?, version_id(v.as_deref())?)),
+        } => object_version(b, k, v.as_deref()),
         _ => Err(S3Error::with_message(
             s3s::S3ErrorCode::NotImplemented,
             "Copying from an access point is not supported",

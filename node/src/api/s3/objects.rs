@@ -145,9 +145,8 @@ pub async fn get_object(
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = &req.input;
-    let bucket = convert::bucket(&input.bucket)?;
-    let key = convert::key(&input.key)?;
-    let version_id = convert::version_id(input.version_id.as_deref())?;
+    let (bucket, key, version_id) =
+        convert::object_version(&input.bucket, &input.key, input.version_id.as_deref())?;
     if input.part_number.is_some() {
         return Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
@@ -221,9 +220,8 @@ pub async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = &req.input;
-    let bucket = convert::bucket(&input.bucket)?;
-    let key = convert::key(&input.key)?;
-    let version_id = convert::version_id(input.version_id.as_deref())?;
+    let (bucket, key, version_id) =
+        convert::object_version(&input.bucket, &input.key, input.version_id.as_deref())?;
     let version = s
         .service
         .head_object(bucket, key, version_id)
@@ -291,9 +289,8 @@ pub async fn delete_object(
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let input = &req.input;
-    let bucket = convert::bucket(&input.bucket)?;
-    let key = convert::key(&input.key)?;
-    let version_id = convert::version_id(input.version_id.as_deref())?;
+    let (bucket, key, version_id) =
+        convert::object_version(&input.bucket, &input.key, input.version_id.as_deref())?;
     let outcome = s
         .service
         .delete_object(bucket, key, version_id)

@@ -13,9 +13,8 @@ pub async fn get_object_tagging(
     req: S3Request<GetObjectTaggingInput>,
 ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
     let input = &req.input;
-    let bucket = convert::bucket(&input.bucket)?;
-    let key = convert::key(&input.key)?;
-    let version_id = convert::version_id(input.version_id.as_deref())?;
+    let (bucket, key, version_id) =
+        convert::object_version(&input.bucket, &input.key, input.version_id.as_deref())?;
     let version = s
         .service
         .head_object(bucket, key, version_id)
@@ -32,9 +31,8 @@ pub async fn put_object_tagging(
     req: S3Request<PutObjectTaggingInput>,
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
     let input = req.input;
-    let bucket = convert::bucket(&input.bucket)?;
-    let key = convert::key(&input.key)?;
-    let version_id = convert::version_id(input.version_id.as_deref())?;
+    let (bucket, key, version_id) =
+        convert::object_version(&input.bucket, &input.key, input.version_id.as_deref())?;
     let tags = convert::tag_set(&input.tagging.tag_set, MAX_OBJECT_TAGS)?;
     let version_id = s
         .service
@@ -51,9 +49,8 @@ pub async fn delete_object_tagging(
     req: S3Request<DeleteObjectTaggingInput>,
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
     let input = &req.input;
-    let bucket = convert::bucket(&input.bucket)?;
-    let key = convert::key(&input.key)?;
-    let version_id = convert::version_id(input.version_id.as_deref())?;
+    let (bucket, key, version_id) =
+        convert::object_version(&input.bucket, &input.key, input.version_id.as_deref())?;
     let version_id = s
         .service
         .delete_object_tagging(bucket, key, version_id)
