@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "proto/cluster.proto",
                 "proto/raft.proto",
                 "proto/chunk.proto",
+                "proto/queue.proto",
             ],
             &["proto"],
         )?;

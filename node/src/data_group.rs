@@ -1,11 +1,15 @@
 //! The state machine of a data group: each service's share of the group's state, chosen
 //! by the command's envelope. New services (objects, queues, streams) add a variant here.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::kv::model::{KvCommand, KvQuery, KvReply};
 use crate::object::state::{ObjectCommand, ObjectQuery};
-use crate::raft::{codec, ApplyContext, ServiceState};
+use crate::queue::signals::QueueSignals;
+use crate::queue::state::{QueueCommand, QueueQuery};
+use crate::raft::{codec, ApplyContext, GroupId, ServiceState};
 use crate::store::{StateRead, StateTxn, StoreError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -13,6 +17,8 @@ pub enum DataCommand {
     Kv(KvCommand),
     /// Answered with an `object::state::ObjectResult`.
     Object(Box<ObjectCommand>),
+    /// Answered with a `queue::state::QueueResult`.
+    Queue(Box<QueueCommand>),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -20,9 +26,55 @@ pub enum DataQuery {
     Kv(KvQuery),
     /// Answered with an `object::state::ObjectResult`.
     Object(ObjectQuery),
+    /// Answered with a `queue::state::QueueQueryReply`.
+    Queue(QueueQuery),
 }
 
-pub struct DataGroupState;
+/// One data group's state machine. Besides applying, it tells long polls waiting on this
+/// node that a queue may have something to receive (`queue::signals`).
+pub struct DataGroupState {
+    group: GroupId,
+    signals: Arc<QueueSignals>,
+}
+
+impl DataGroupState {
+    pub fn new(group: GroupId, signals: Arc<QueueSignals>) -> Self {
+        DataGroupState { group, signals }
+    }
+
+    /// A state machine whose wake-ups nobody listens to (tests, tools).
+    pub fn unobserved(group: GroupId) -> Self {
+        DataGroupState::new(group, QueueSignals::new())
+    }
+
+    fn apply_queue(
+        &self,
+        txn: &mut dyn StateTxn,
+        cmd: QueueCommand,
+        ctx: &ApplyContext,
+    ) -> Result<Vec<u8>, StoreError> {
+        let queue = cmd.queue().clone();
+        let sends = matches!(
+            cmd,
+            QueueCommand::Send { .. } | QueueCommand::Enqueue { .. }
+        );
+        let nudges = cmd.may_add_messages() && !sends;
+        let deletes = matches!(cmd, QueueCommand::Delete { .. });
+        let reply = crate::queue::state::apply(txn, cmd, ctx)?;
+        if reply.is_ok() {
+            if sends {
+                if let Some(record) = crate::queue::state::load_queue(txn, &queue)? {
+                    self.signals.publish(self.group, &queue, record.next_seq);
+                }
+            } else if nudges {
+                self.signals.nudge(self.group, &queue);
+            } else if deletes {
+                self.signals.forget(self.group, &queue);
+            }
+        }
+        Ok(codec::encode(&reply))
+    }
+}
 
 impl ServiceState for DataGroupState {
     fn apply(
@@ -32,7 +84,8 @@ impl ServiceState for DataGroupState {
         ctx: &ApplyContext,
     ) -> Result<Vec<u8>, StoreError> {
         // An envelope that does not decode names no service: it gets the KV rejection,
-        // which an object caller fails to decode as its reply and reports as internal.
+        // which an object or queue caller fails to decode as its reply and reports as
+        // internal.
         Ok(match codec::decode::<DataCommand>(command) {
             Ok(DataCommand::Kv(cmd)) => {
                 codec::encode(&crate::kv::state::apply(txn, cmd, ctx.log_index)?)
@@ -40,6 +93,7 @@ impl ServiceState for DataGroupState {
             Ok(DataCommand::Object(cmd)) => {
                 codec::encode(&crate::object::state::apply(txn, *cmd, ctx)?)
             }
+            Ok(DataCommand::Queue(cmd)) => self.apply_queue(txn, *cmd, ctx)?,
             Err(e) => codec::encode(&KvReply::Rejected(e)),
         })
     }
@@ -48,6 +102,7 @@ impl ServiceState for DataGroupState {
         Ok(match codec::decode::<DataQuery>(query) {
             Ok(DataQuery::Kv(q)) => codec::encode(&crate::kv::state::read(state, q)?),
             Ok(DataQuery::Object(q)) => codec::encode(&crate::object::state::read(state, q)?),
+            Ok(DataQuery::Queue(q)) => codec::encode(&crate::queue::state::read(state, q)?),
             Err(e) => codec::encode(&KvReply::Rejected(e)),
         })
     }

@@ -13,6 +13,7 @@ pub mod meta;
 pub mod metrics;
 pub mod node;
 pub mod object;
+pub mod queue;
 pub mod raft;
 pub mod status;
 pub mod store;

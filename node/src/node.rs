@@ -19,9 +19,11 @@ use tokio::task::JoinHandle;
 use crate::api::grpc_chunk::ChunkApi;
 use crate::api::grpc_cluster::ClusterApi;
 use crate::api::grpc_kv::KvApi;
+use crate::api::grpc_queue::{GrpcRemoteWait, QueueWaitApi};
 use crate::api::http_edge::{self, EdgeState};
-use crate::api::s3::access::RootOnly;
-use crate::api::s3::auth::RootKeys;
+use crate::api::s3::access::{Authorizer, RootOnly};
+use crate::api::s3::auth::{AccessKeys, RootKeys};
+use crate::api::sqs::SqsApi;
 use crate::cluster::routing::stable_hash;
 use crate::cluster::{Directory, GroupKind, META_GROUP};
 use crate::config::NodeConfig;
@@ -32,6 +34,9 @@ use crate::meta::{ClusterRecord, MetaCommand, MetaReply};
 use crate::metrics::RpcMetrics;
 use crate::object::service::{ObjectService, ObjectSettings};
 use crate::object::shard_io::{GrpcShardIo, ShardIo};
+use crate::queue::redrive::QueueWorker;
+use crate::queue::service::QueueService;
+use crate::queue::signals::QueueSignals;
 use crate::raft::codec;
 use crate::raft::host::{GroupHost, GroupSpec};
 use crate::raft::network::PeerChannels;
@@ -133,10 +138,13 @@ impl RunningNode {
             raft_config,
         ));
 
+        let queue_signals = QueueSignals::new();
         for placement in directory.groups_of(config.node_id) {
             let service: Arc<dyn ServiceState> = match placement.kind {
                 GroupKind::Meta => Arc::new(MetaState),
-                GroupKind::Data => Arc::new(DataGroupState),
+                GroupKind::Data => {
+                    Arc::new(DataGroupState::new(placement.id, queue_signals.clone()))
+                }
             };
             let spec = GroupSpec {
                 id: placement.id,
@@ -177,14 +185,20 @@ impl RunningNode {
             .credentials
             .clone()
             .context("credentials are required (credentials.access_key / secret_key)")?;
-        let s3 = crate::api::s3::build_service(
-            objects,
-            Arc::new(RootKeys {
-                access_key: credentials.access_key,
-                secret_key: credentials.secret_key,
-            }),
-            Arc::new(RootOnly),
-        );
+        let access_keys: Arc<dyn AccessKeys> = Arc::new(RootKeys {
+            access_key: credentials.access_key,
+            secret_key: credentials.secret_key,
+        });
+        let authorizer: Arc<dyn Authorizer> = Arc::new(RootOnly);
+        let s3 = crate::api::s3::build_service(objects, access_keys.clone(), authorizer.clone());
+        let queues = Arc::new(QueueService::new(
+            router.clone(),
+            directory.clone(),
+            host.clone(),
+            queue_signals.clone(),
+            Arc::new(GrpcRemoteWait::new(host.peers().clone())),
+        ));
+        let sqs = Arc::new(SqsApi::new(queues.clone(), access_keys, authorizer));
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -207,6 +221,10 @@ impl RunningNode {
                     .max_encoding_message_size(MAX_CLIENT_MESSAGE_BYTES),
             )
             .add_service(ChunkApi::new(config.cluster_name.clone(), chunks.clone()).into_server())
+            .add_service(
+                QueueWaitApi::new(config.cluster_name.clone(), host.clone(), queue_signals)
+                    .into_server(),
+            )
             .add_service(ClusterServer::new(ClusterApi::new(
                 host.clone(),
                 directory.clone(),
@@ -232,6 +250,7 @@ impl RunningNode {
                 rpc_metrics,
             },
             s3,
+            sqs,
         );
         let mut rx = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
@@ -253,6 +272,7 @@ impl RunningNode {
         }));
 
         tasks.extend(object_workers.spawn(shutdown_rx.clone()));
+        tasks.push(QueueWorker::new(queues, host.clone()).spawn(shutdown_rx.clone()));
         tasks.push(tokio::spawn(record_cluster(
             router,
             directory.clone(),

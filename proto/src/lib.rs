@@ -16,3 +16,7 @@ pub mod raft {
 pub mod chunk {
     tonic::include_proto!("stratus.chunk");
 }
+
+pub mod queue {
+    tonic::include_proto!("stratus.queue");
+}

@@ -1,7 +1,7 @@
 //! The HTTP edge (port 4566): `/_stratus/health` (the cluster as this node sees it),
 //! `/_stratus/health/node` (this node only), `/_stratus/metrics`, and every other request
-//! to the S3 API (`api::s3`). SQS, Kinesis and STS/IAM will be told apart from S3 by
-//! their `X-Amz-Target` / `Action` when they land.
+//! to the S3 API (`api::s3`), except requests whose `X-Amz-Target` names SQS
+//! (`api::sqs`). Kinesis and STS/IAM will be told apart the same way when they land.
 
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use axum::Json;
 
 use s3s::service::S3Service;
 
+use crate::api::sqs::SqsApi;
 use crate::cluster::Directory;
 use crate::metrics::RpcMetrics;
 use crate::raft::host::GroupHost;
@@ -26,13 +27,22 @@ pub struct EdgeState {
     pub rpc_metrics: Arc<RpcMetrics>,
 }
 
-pub fn router(state: EdgeState, s3: S3Service) -> axum::Router {
+pub fn router(state: EdgeState, s3: S3Service, sqs: Arc<SqsApi>) -> axum::Router {
     axum::Router::new()
         .route("/_stratus/health", get(health))
         .route("/_stratus/health/node", get(node_health))
         .route("/_stratus/metrics", get(metrics))
         .with_state(state)
-        .fallback(move |req: Request| serve_s3(s3.clone(), req))
+        .fallback(move |req: Request| {
+            let (s3, sqs) = (s3.clone(), sqs.clone());
+            async move {
+                if SqsApi::claims(&req) {
+                    sqs.handle(req).await
+                } else {
+                    serve_s3(s3, req).await
+                }
+            }
+        })
 }
 
 /// Hands a request to s3s, which answers every failure as an S3 XML error itself; an

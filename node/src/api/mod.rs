@@ -4,5 +4,8 @@
 pub mod grpc_chunk;
 pub mod grpc_cluster;
 pub mod grpc_kv;
+pub mod grpc_queue;
 pub mod http_edge;
 pub mod s3;
+pub mod sigv4;
+pub mod sqs;

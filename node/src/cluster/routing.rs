@@ -22,6 +22,14 @@ pub fn group_for_bucket(bucket: &str, data_groups: u64) -> GroupId {
     data_group_for_key(bucket.as_bytes(), data_groups)
 }
 
+/// The data group holding a queue (its record and messages). Queue names are hashed with
+/// a prefix so a queue and a bucket of the same name are placed independently.
+pub fn group_for_queue(queue: &str, data_groups: u64) -> GroupId {
+    let mut key = b"queue/".to_vec();
+    key.extend_from_slice(queue.as_bytes());
+    data_group_for_key(&key, data_groups)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

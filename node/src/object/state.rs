@@ -3546,7 +3546,7 @@ mod tests {
             log_index: 100,
             now_ms: 5,
         };
-        let reply = DataGroupState
+        let reply = DataGroupState::unobserved(1)
             .apply(&mut f.s, &[0xff, 0xff, 0xff], &ctx)
             .unwrap();
         assert!(matches!(
@@ -3559,7 +3559,9 @@ mod tests {
         let name_at = bytes.len() - 3;
         bytes[name_at] = b'K'; // "bkt" -> "bKt": not a valid bucket name
         let before = f.s.map.clone();
-        let reply = DataGroupState.apply(&mut f.s, &bytes, &ctx).unwrap();
+        let reply = DataGroupState::unobserved(1)
+            .apply(&mut f.s, &bytes, &ctx)
+            .unwrap();
         assert!(matches!(
             codec::decode::<KvReply>(&reply).unwrap(),
             KvReply::Rejected(_)
@@ -3567,7 +3569,7 @@ mod tests {
         assert_eq!(f.s.map, before);
         let command =
             DataCommand::Object(Box::new(put_cmd("via-envelope", inline_object(b"hi"), 1)));
-        let reply = DataGroupState
+        let reply = DataGroupState::unobserved(1)
             .apply(&mut f.s, &codec::encode(&command), &ctx)
             .unwrap();
         assert!(matches!(
@@ -3579,7 +3581,9 @@ mod tests {
             key: k("via-envelope"),
             version_id: None,
         });
-        let reply = DataGroupState.read(&f.s, &codec::encode(&query)).unwrap();
+        let reply = DataGroupState::unobserved(1)
+            .read(&f.s, &codec::encode(&query))
+            .unwrap();
         match codec::decode::<ObjectResult>(&reply).unwrap() {
             Ok(ObjectReply::Object(v)) => assert_eq!(v.last_modified_ms, 5),
             other => panic!("{other:?}"),
@@ -3589,7 +3593,9 @@ mod tests {
             key: k("x"),
             version_id: None,
         });
-        let reply = DataGroupState.read(&f.s, &codec::encode(&query)).unwrap();
+        let reply = DataGroupState::unobserved(1)
+            .read(&f.s, &codec::encode(&query))
+            .unwrap();
         assert_eq!(
             codec::decode::<ObjectResult>(&reply)
                 .unwrap()

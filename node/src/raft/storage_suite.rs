@@ -25,7 +25,7 @@ impl StoreBuilder<TypeConfig, GroupLogStore, GroupStateMachine, tempfile::TempDi
         // A non-zero group id, with another group's keys beside it, checks the prefixing.
         let group = 7;
         let log = GroupLogStore::new(store.clone(), group);
-        let sm = GroupStateMachine::new(store, group, Arc::new(DataGroupState));
+        let sm = GroupStateMachine::new(store, group, Arc::new(DataGroupState::unobserved(group)));
         Ok((dir, log, sm))
     }
 }
