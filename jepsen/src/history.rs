@@ -19,13 +19,14 @@
 //!   effect, at any time after its invocation, so its completion counts as +infinity.
 //!
 //! Values: registers and sets hold [`Value`]s (`u64`); a register that was never written
-//! reads as `None`. Workloads write small unique integers (as Jepsen's do); a store of bytes
-//! encodes the number as the object's body. Keys ([`Key`]) are strings, so one history can
-//! hold many independent registers (see `checker::linearizable::check_keys`).
+//! (or was deleted) reads as `None`. Workloads write small unique integers (as Jepsen's do);
+//! a store of bytes encodes the number as the object's body. Keys ([`Key`]) are strings, so
+//! one history can hold many independent registers (see `checker::linearizable::check_keys`)
+//! or an object store's keys (see `checker::objects`, where one listing reads many at once).
 //!
 //! Not here: what counts as correct (the checkers) or how operations reach the cluster.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -71,6 +72,13 @@ pub enum Op {
     Add(Value),
     /// Set read of every element.
     ReadAll,
+    /// Register delete: the register becomes absent (`None`), as an object store's key does
+    /// when its current version is a delete marker.
+    Delete,
+    /// Object store listing of every key that starts with the operation's key (the
+    /// prefix): a read of all of them at once. Its result says which are present and what
+    /// each holds; every other key under the prefix is absent.
+    List,
     /// A fault starting or ending (Jepsen's nemesis operations). Not part of any model:
     /// checkers skip it; it records when the cluster was being broken, for the reports.
     Nemesis(NemesisEvent),
@@ -117,6 +125,8 @@ pub enum OpResult {
     Cas(bool),
     /// A set read's elements, in the order the store returned them.
     ReadAll(Vec<Value>),
+    /// A listing's keys, each with the value its current version holds.
+    Listed(BTreeMap<Key, Value>),
 }
 
 impl OpResult {
@@ -129,6 +139,8 @@ impl OpResult {
                 | (Op::Cas { .. }, OpResult::Cas(_))
                 | (Op::Add(_), OpResult::Done)
                 | (Op::ReadAll, OpResult::ReadAll(_))
+                | (Op::Delete, OpResult::Done)
+                | (Op::List, OpResult::Listed(_))
                 | (Op::Nemesis(_), OpResult::Done)
         )
     }
@@ -221,6 +233,8 @@ impl fmt::Display for Op {
             Op::Cas { expected, new } => write!(f, "cas {} -> {new}", ValueDisplay(*expected)),
             Op::Add(v) => write!(f, "add {v}"),
             Op::ReadAll => write!(f, "read-all"),
+            Op::Delete => write!(f, "delete"),
+            Op::List => write!(f, "list"),
             Op::Nemesis(event) => {
                 let action = match event.action {
                     NemesisAction::Start => "start",
@@ -243,6 +257,10 @@ impl fmt::Display for Outcome {
             Outcome::Ok(OpResult::Read(v)) => write!(f, "ok {}", ValueDisplay(*v)),
             Outcome::Ok(OpResult::Cas(swapped)) => write!(f, "ok {swapped}"),
             Outcome::Ok(OpResult::ReadAll(values)) => write!(f, "ok {values:?}"),
+            Outcome::Ok(OpResult::Listed(entries)) => {
+                let shown: Vec<String> = entries.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                write!(f, "ok [{}]", shown.join(", "))
+            }
             Outcome::Fail => write!(f, "fail"),
             Outcome::Info => write!(f, "info"),
         }

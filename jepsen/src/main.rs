@@ -1,11 +1,11 @@
 //! `stratus-jepsen`: runs Jepsen-style tests against a live cluster and checks histories.
 //!
-//! - `stratus-jepsen run --target compose|local --workload register|set --nemesis
+//! - `stratus-jepsen run --target compose|local --workload register|set|objects --nemesis
 //!   kill,pause,partition,zone,slow --time-limit SECONDS ...` drives a cluster while
 //!   breaking it and writes a run directory (see `stratus_jepsen::run`). Exits 0 when the
 //!   history is valid, 1 on any anomaly, 2 when it could not be decided, 3 when the harness
 //!   itself failed.
-//! - `stratus-jepsen check --history FILE --model register|set` reads a JSON-lines history
+//! - `stratus-jepsen check --history FILE --model register|set|objects` reads a JSON-lines history
 //!   (as written by `History::save` or a run), prints the verdict and exits 0 when valid, 1
 //!   when invalid and 2 when unknown (search budget exhausted) or on any error.
 
@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use stratus_jepsen::checker::linearizable::{self, CheckOptions, DEFAULT_MAX_STEPS};
-use stratus_jepsen::checker::{set, Validity};
+use stratus_jepsen::checker::{objects, set, Validity};
 use stratus_jepsen::history::History;
 use stratus_jepsen::run::target::FaultKind;
 use stratus_jepsen::run::verdict::EXIT_HARNESS;
@@ -58,10 +58,10 @@ struct RunArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 5)]
     clients: usize,
-    /// Register workload: keys in use at once.
+    /// Register and objects workloads: keys in use at once.
     #[arg(long, default_value_t = 5)]
     keys: usize,
-    /// Register workload: operations per key before moving to a fresh key.
+    /// Register and objects workloads: operations per key before moving to fresh keys.
     #[arg(long, default_value_t = 300)]
     ops_per_key: u64,
     /// Seconds between faults and of each fault.
@@ -127,7 +127,7 @@ struct CheckArgs {
     /// What the operations act on.
     #[arg(long, value_enum)]
     model: ModelKind,
-    /// Register model: give up (exit 2) after this many search steps per key.
+    /// Register and objects models: give up (exit 2) after this many search steps per key.
     #[arg(long, default_value_t = DEFAULT_MAX_STEPS)]
     max_steps: u64,
 }
@@ -138,6 +138,9 @@ enum ModelKind {
     Register,
     /// Unique adds and a final read of one set.
     Set,
+    /// S3 objects: keys as registers that may be absent (put, delete, get, conditional
+    /// put), and listings read every key under a prefix at once.
+    Objects,
 }
 
 fn main() -> ExitCode {
@@ -175,6 +178,15 @@ fn check(args: &CheckArgs) -> anyhow::Result<Validity> {
             print!("{report}");
             report.validity()
         }
+        ModelKind::Objects => {
+            let options = CheckOptions {
+                max_steps: args.max_steps,
+                ..CheckOptions::default()
+            };
+            let report = objects::check(&history, &options)?;
+            print!("{report}");
+            report.validity()
+        }
     };
     println!("{validity}");
     Ok(validity)
@@ -189,6 +201,7 @@ fn run_command(args: RunArgs) -> ExitCode {
         workload: match args.workload {
             ModelKind::Register => WorkloadKind::Register,
             ModelKind::Set => WorkloadKind::Set,
+            ModelKind::Objects => WorkloadKind::Objects,
         },
         faults: args.nemesis.0,
         time_limit: Duration::from_secs(args.time_limit),

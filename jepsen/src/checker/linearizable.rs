@@ -25,7 +25,7 @@ use std::fmt;
 use crate::checker::register::{Register, RegisterOp};
 use crate::checker::wgl::{search, SearchOp, SearchOutcome};
 use crate::checker::{CheckError, Validity};
-use crate::history::{History, Key, OpId, Operation, Outcome, Value, ValueDisplay};
+use crate::history::{History, Key, Op, OpId, Operation, Outcome, Value, ValueDisplay};
 
 /// Search steps allowed per key by default. A step is cheap (tens of nanoseconds in a
 /// release build) and memory grows far more slowly than steps, so this bounds a hopeless
@@ -217,11 +217,13 @@ pub fn check(history: &History, options: &CheckOptions) -> Result<Verdict, Check
     if count > 1 {
         return Err(CheckError::MultipleKeys { count });
     }
+    reject_listings(history)?;
     check_register(history.ops().iter(), options)
 }
 
 /// Checks each key's register independently.
 pub fn check_keys(history: &History, options: &CheckOptions) -> Result<KeyedReport, CheckError> {
+    reject_listings(history)?;
     let mut by_key: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
     for op in history.client_ops() {
         by_key.entry(op.key.as_str()).or_default().push(op);
@@ -234,7 +236,23 @@ pub fn check_keys(history: &History, options: &CheckOptions) -> Result<KeyedRepo
     Ok(report)
 }
 
-fn check_register<'a>(
+/// A listing reads many keys at once: it must be projected onto each of them first
+/// (`checker::objects`), so the plain register checks refuse it.
+fn reject_listings(history: &History) -> Result<(), CheckError> {
+    match history.client_ops().find(|op| op.op == Op::List) {
+        Some(op) => Err(CheckError::UnsupportedOp {
+            id: op.id,
+            op: op.op.clone(),
+            model: "register (a listing needs the objects model)",
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks the operations of one register, given in any order: the register checks once
+/// each key's operations are gathered (and, for an object store, listings projected onto
+/// the key: see `checker::objects`).
+pub fn check_register<'a>(
     ops: impl IntoIterator<Item = &'a Operation>,
     options: &CheckOptions,
 ) -> Result<Verdict, CheckError> {

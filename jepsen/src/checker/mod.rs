@@ -5,6 +5,8 @@
 //!   Wing–Gong–Lowe search ([`wgl`]) over the [`register`] model.
 //! - [`set`]: unique adds followed by a final read; nothing acknowledged is lost, nothing
 //!   appears that was never attempted.
+//! - [`objects`]: an object store's keys as registers that may be absent, with listings
+//!   projected onto each key they cover and checked by the register checker.
 //!
 //! Every checker answers with a report whose [`Validity`] is `Valid`, `Invalid` (with an
 //! explanation) or `Unknown` (the search budget ran out: neither proven nor refuted). A
@@ -12,6 +14,7 @@
 //! read) is a [`CheckError`], not a verdict.
 
 pub mod linearizable;
+pub mod objects;
 pub mod register;
 pub mod set;
 pub mod wgl;

@@ -11,6 +11,9 @@
 //!   nothing, which is the same as not happening, so it is modelled as a successful cas.
 //! - An `Ok` cas that answered `false` is a check that the register did *not* hold
 //!   `expected` at some point during the call.
+//! - A delete is a write of `None` (absent), kept like a write.
+//! - A listing projected onto one key (see `checker::objects`) is a read of that key:
+//!   listed with a value, or absent when not listed.
 //!
 //! The register starts as `None` (never written) unless the caller says otherwise.
 
@@ -26,6 +29,8 @@ pub enum RegisterOp {
     Read(Option<Value>),
     /// The register becomes this value.
     Write(Value),
+    /// The register becomes absent (`None`).
+    Delete,
     /// The register holds `expected` and becomes `new`.
     Cas { expected: Option<Value>, new: Value },
     /// The register does not hold `expected`; nothing changes.
@@ -45,13 +50,18 @@ impl RegisterOp {
             Op::Add(_) | Op::ReadAll => return Err(unsupported()),
             // Faults are context, not register operations.
             Op::Nemesis(_) => return Ok(None),
-            Op::Read | Op::Write(_) | Op::Cas { .. } => {}
+            Op::Read | Op::Write(_) | Op::Cas { .. } | Op::Delete | Op::List => {}
         }
         Ok(match (&op.op, &op.outcome) {
             (_, Outcome::Fail) => None,
-            (Op::Read, Outcome::Info) => None,
+            (Op::Read | Op::List, Outcome::Info) => None,
             (Op::Read, Outcome::Ok(OpResult::Read(value))) => Some(RegisterOp::Read(*value)),
+            // A listing projected onto this key: what it says of this key alone.
+            (Op::List, Outcome::Ok(OpResult::Listed(entries))) => {
+                Some(RegisterOp::Read(entries.get(&op.key).copied()))
+            }
             (Op::Write(value), Outcome::Ok(_) | Outcome::Info) => Some(RegisterOp::Write(*value)),
+            (Op::Delete, Outcome::Ok(_) | Outcome::Info) => Some(RegisterOp::Delete),
             (Op::Cas { expected, new }, Outcome::Info | Outcome::Ok(OpResult::Cas(true))) => {
                 Some(RegisterOp::Cas {
                     expected: *expected,
@@ -74,6 +84,7 @@ impl fmt::Display for RegisterOp {
         match self {
             RegisterOp::Read(v) => write!(f, "read {}", ValueDisplay(*v)),
             RegisterOp::Write(v) => write!(f, "write {v}"),
+            RegisterOp::Delete => write!(f, "delete"),
             RegisterOp::Cas { expected, new } => {
                 write!(f, "cas {} -> {new}", ValueDisplay(*expected))
             }
@@ -96,6 +107,7 @@ impl Model for Register {
         match *op {
             RegisterOp::Read(value) => (value == *state).then_some(*state),
             RegisterOp::Write(value) => Some(Some(value)),
+            RegisterOp::Delete => Some(None),
             RegisterOp::Cas { expected, new } => (expected == *state).then_some(Some(new)),
             RegisterOp::CasRejected { expected } => (expected != *state).then_some(*state),
         }
@@ -106,7 +118,7 @@ impl Model for Register {
     }
 
     fn is_blind_write(&self, op: &RegisterOp) -> bool {
-        matches!(op, RegisterOp::Write(_))
+        matches!(op, RegisterOp::Write(_) | RegisterOp::Delete)
     }
 }
 
@@ -134,6 +146,9 @@ mod tests {
         assert_eq!(r.step(&None, &RegisterOp::Read(None)), Some(None));
         assert_eq!(r.step(&Some(1), &RegisterOp::Read(Some(2))), None);
         assert_eq!(r.step(&Some(1), &RegisterOp::Write(2)), Some(Some(2)));
+        assert_eq!(r.step(&Some(1), &RegisterOp::Delete), Some(None));
+        assert_eq!(r.step(&None, &RegisterOp::Delete), Some(None));
+        assert!(r.is_blind_write(&RegisterOp::Delete));
         let cas = RegisterOp::Cas {
             expected: Some(1),
             new: 2,
@@ -176,5 +191,37 @@ mod tests {
             RegisterOp::from_operation(&operation(Op::Add(1), Outcome::Fail)),
             Err(CheckError::UnsupportedOp { .. })
         ));
+        assert_eq!(
+            tr(Op::Delete, Outcome::Ok(OpResult::Done)),
+            Some(RegisterOp::Delete)
+        );
+        assert_eq!(tr(Op::Delete, Outcome::Info), Some(RegisterOp::Delete));
+        assert_eq!(tr(Op::Delete, Outcome::Fail), None);
+    }
+
+    #[test]
+    fn a_projected_listing_reads_its_own_key() {
+        let listing = |key: &str, entries: &[(&str, Value)]| Operation {
+            key: key.to_string(),
+            ..operation(
+                Op::List,
+                Outcome::Ok(OpResult::Listed(
+                    entries.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                )),
+            )
+        };
+        let tr = |op: Operation| RegisterOp::from_operation(&op).unwrap();
+        assert_eq!(
+            tr(listing("a", &[("a", 3)])),
+            Some(RegisterOp::Read(Some(3)))
+        );
+        assert_eq!(tr(listing("b", &[("a", 3)])), Some(RegisterOp::Read(None)));
+        assert_eq!(
+            tr(Operation {
+                outcome: Outcome::Info,
+                ..listing("a", &[])
+            }),
+            None
+        );
     }
 }

@@ -13,7 +13,8 @@
 //! Modules: [`target`] (the trait) with [`target_local`] and [`target_compose`];
 //! [`partition`] and [`netns`] (network faults); [`nemesis`] (the fault schedule);
 //! [`cluster_view`] (status, leaders); [`request`], [`workload_register`],
-//! [`workload_set`] (the clients); [`verdict`], [`report`], [`plot`] (the results).
+//! [`workload_set`] (the gRPC clients); [`s3_request`], [`workload_objects`] (the S3
+//! clients); [`verdict`], [`report`], [`plot`] (the results).
 
 pub mod cluster_view;
 pub mod nemesis;
@@ -22,10 +23,12 @@ pub mod partition;
 pub mod plot;
 pub mod report;
 pub mod request;
+pub mod s3_request;
 pub mod target;
 pub mod target_compose;
 pub mod target_local;
 pub mod verdict;
+pub mod workload_objects;
 pub mod workload_register;
 pub mod workload_set;
 
@@ -45,6 +48,7 @@ use crate::run::report::RunInfo;
 use crate::run::request::ClientContext;
 use crate::run::target::{FaultKind, Target};
 use crate::run::verdict::{exit_code, Checked};
+use crate::run::workload_objects::ObjectsWorkload;
 use crate::run::workload_register::RegisterWorkload;
 use crate::run::workload_set::SetWorkload;
 
@@ -60,6 +64,8 @@ pub enum TargetKind {
 pub enum WorkloadKind {
     Register,
     Set,
+    /// The S3 API on the HTTP edges: keys as registers that may be absent, and listings.
+    Objects,
 }
 
 impl WorkloadKind {
@@ -67,6 +73,7 @@ impl WorkloadKind {
         match self {
             WorkloadKind::Register => "register",
             WorkloadKind::Set => "set",
+            WorkloadKind::Objects => "objects",
         }
     }
 }
@@ -79,9 +86,10 @@ pub struct RunOptions {
     pub faults: Vec<FaultKind>,
     pub time_limit: Duration,
     pub clients: usize,
-    /// Register workload: keys in use at once.
+    /// Register and objects workloads: keys in use at once.
     pub keys: usize,
-    /// Register workload: operations on one key before its slot moves to a fresh key.
+    /// Register and objects workloads: operations on one key before it is replaced by a
+    /// fresh key.
     pub ops_per_key: u64,
     pub nemesis_interval: Duration,
     /// Each client process talks to one node only (see `request::ClientContext::pinned`).
@@ -198,6 +206,13 @@ fn run_dir(store: &Path, workload: WorkloadKind, at: DateTime<Utc>) -> anyhow::R
     Ok(dir)
 }
 
+/// The objects workload's bucket: unique per run start and seed, and a valid S3 name
+/// (lower case, at most 63 characters).
+fn bucket_name(started_at: DateTime<Utc>, seed: u64) -> String {
+    let name = format!("jepsen-{}-{seed}", started_at.format("%Y%m%dt%H%M%S%3f"));
+    name.chars().take(63).collect()
+}
+
 /// Everything between a started target and its shutdown.
 async fn drive(
     options: &RunOptions,
@@ -231,19 +246,37 @@ async fn drive(
         seed: options.seed,
         pinned: options.pin_clients,
     };
-    let stop = Instant::now() + options.time_limit;
     let register = RegisterWorkload::new(
         format!("{run_id}/register"),
         options.keys,
         options.ops_per_key,
     );
     let set = SetWorkload::new(format!("{run_id}/set"));
+    let objects = ObjectsWorkload::new(
+        bucket_name(started_at, options.seed),
+        target.s3_access(),
+        options.keys,
+        options.ops_per_key,
+    );
+    if options.workload == WorkloadKind::Objects {
+        let deadline = Instant::now() + options.ready_timeout;
+        objects
+            .setup(options.op_timeout, deadline)
+            .await
+            .map_err(|e| anyhow::anyhow!("setting up the objects workload: {e}"))?;
+        eprintln!("bucket {} ready (versioning enabled)", objects.bucket());
+    }
+    // The clients start their clock after the setup.
+    let stop = Instant::now() + options.time_limit;
     let clients: Vec<JoinHandle<Result<(), String>>> = (0..options.clients)
         .map(|index| match options.workload {
             WorkloadKind::Register => {
                 tokio::spawn(Arc::clone(&register).client(context(index), stop))
             }
             WorkloadKind::Set => tokio::spawn(Arc::clone(&set).client(context(index), stop)),
+            WorkloadKind::Objects => {
+                tokio::spawn(Arc::clone(&objects).client(context(index), stop))
+            }
         })
         .collect();
 
@@ -280,6 +313,16 @@ async fn drive(
             let history = recorder.history();
             match workload_register::check(&history) {
                 Ok(report) => Checked::Register(report),
+                Err(e) => Checked::Unchecked(e.to_string()),
+            }
+        }
+        WorkloadKind::Objects => {
+            let deadline = Instant::now() + options.ready_timeout;
+            if let Err(e) = objects.final_reads(&final_context, deadline).await {
+                harness_errors.push(e);
+            }
+            match workload_objects::check(&recorder.history()) {
+                Ok(report) => Checked::Objects(report),
                 Err(e) => Checked::Unchecked(e.to_string()),
             }
         }
@@ -341,5 +384,14 @@ mod tests {
         assert_eq!(first.file_name().unwrap(), "set-20260102T030405Z");
         let second = run_dir(store.path(), WorkloadKind::Set, at).unwrap();
         assert_eq!(second.file_name().unwrap(), "set-20260102T030405Z-2");
+    }
+
+    #[test]
+    fn buckets_are_named_for_the_run_and_valid() {
+        let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.678Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(bucket_name(at, 7), "jepsen-20260102t030405678-7");
+        assert!(bucket_name(at, u64::MAX).len() <= 63);
     }
 }

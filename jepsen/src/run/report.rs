@@ -107,6 +107,8 @@ fn function(op: &Op) -> &'static str {
         Op::Cas { .. } => "cas",
         Op::Add(_) => "add",
         Op::ReadAll => "read-all",
+        Op::Delete => "delete",
+        Op::List => "list",
         Op::Nemesis(_) => "nemesis",
     }
 }

@@ -100,6 +100,16 @@ pub enum TargetError {
     },
 }
 
+/// How the harness's S3 clients reach the cluster: every node's HTTP edge and the root
+/// credentials the nodes were given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Access {
+    /// `http://host:port` of every node's HTTP edge, in node order.
+    pub endpoints: Vec<String>,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
 /// A cluster of [`NODE_COUNT`] nodes the harness can break and repair.
 pub trait Target {
     /// Short name for reports (`local`, `compose`).
@@ -107,6 +117,9 @@ pub trait Target {
 
     /// gRPC endpoints of every node, in node order, as the harness's clients reach them.
     fn endpoints(&self) -> Vec<String>;
+
+    /// Every node's HTTP edge (the S3 API) and the credentials it accepts.
+    fn s3_access(&self) -> S3Access;
 
     /// Whether this target can inflict `fault`; when not, [`Target::unsupported_reason`]
     /// says why.

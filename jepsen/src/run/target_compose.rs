@@ -2,8 +2,11 @@
 //! the host with the docker CLI.
 //!
 //! The contract with the compose file: containers `stratus-node1`..`stratus-node6`; node N
-//! at 172.28.0.(10+N) on the compose network and its gRPC port published on the host at
-//! 127.0.0.1:(6999+N); zones as everywhere (node N in `ZONES[(N-1) % 3]`).
+//! at 172.28.0.(10+N) on the compose network, its gRPC port published on the host at
+//! 127.0.0.1:(6999+N) and its HTTP edge (S3) at 127.0.0.1:(4565+N); zones as everywhere
+//! (node N in `ZONES[(N-1) % 3]`); root credentials from `STRATUS_CREDENTIALS__ACCESS_KEY`
+//! and `STRATUS_CREDENTIALS__SECRET_KEY` as the compose file reads them (default
+//! `test`/`test`).
 //!
 //! Faults: kill (`docker kill -s KILL`, then `docker start`: same volume, same data),
 //! pause (`docker pause`/`unpause`, the cgroup freezer), partitions (iptables DROP rules
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::run::netns::{run_command, Netns, THROTTLE};
 use crate::run::partition::Partition;
-use crate::run::target::{FaultKind, NodeId, Target, TargetError, NODE_COUNT};
+use crate::run::target::{FaultKind, NodeId, S3Access, Target, TargetError, NODE_COUNT};
 
 /// The interface each container reaches its peers on.
 const DEVICE: &str = "eth0";
@@ -43,6 +46,19 @@ pub fn node_ip(id: NodeId) -> Ipv4Addr {
 /// Node `id`'s gRPC endpoint as published on the host.
 pub fn host_endpoint(id: NodeId) -> String {
     format!("http://127.0.0.1:{}", 6999 + id)
+}
+
+/// Node `id`'s HTTP edge (the S3 API) as published on the host.
+pub fn host_http_endpoint(id: NodeId) -> String {
+    format!("http://127.0.0.1:{}", 4565 + id)
+}
+
+/// A credential as the compose file resolves it: the environment, else `test`.
+fn compose_credential(variable: &str) -> String {
+    std::env::var(variable)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "test".into())
 }
 
 fn docker(args: &[&str]) -> Result<String, TargetError> {
@@ -173,6 +189,14 @@ impl Target for ComposeCluster {
 
     fn endpoints(&self) -> Vec<String> {
         (1..=NODE_COUNT).map(host_endpoint).collect()
+    }
+
+    fn s3_access(&self) -> S3Access {
+        S3Access {
+            endpoints: (1..=NODE_COUNT).map(host_http_endpoint).collect(),
+            access_key: compose_credential("STRATUS_CREDENTIALS__ACCESS_KEY"),
+            secret_key: compose_credential("STRATUS_CREDENTIALS__SECRET_KEY"),
+        }
     }
 
     fn supports(&self, _fault: FaultKind) -> bool {
@@ -307,5 +331,7 @@ mod tests {
         assert_eq!(node_ip(6), Ipv4Addr::new(172, 28, 0, 16));
         assert_eq!(host_endpoint(1), "http://127.0.0.1:7000");
         assert_eq!(host_endpoint(6), "http://127.0.0.1:7005");
+        assert_eq!(host_http_endpoint(1), "http://127.0.0.1:4566");
+        assert_eq!(host_http_endpoint(6), "http://127.0.0.1:4571");
     }
 }

@@ -13,18 +13,23 @@ use std::process::{Child, Command, Stdio};
 
 use crate::run::partition::Partition;
 use crate::run::target::{
-    unsupported, zone_of, FaultKind, NodeId, Target, TargetError, NODE_COUNT,
+    unsupported, zone_of, FaultKind, NodeId, S3Access, Target, TargetError, NODE_COUNT,
 };
 
 /// Raft timing for a loopback cluster: quick elections, so faults are felt and healed fast.
 const RAFT_SETTINGS: &str = "heartbeat_ms = 50\nelection_timeout_min_ms = 300\n\
     election_timeout_max_ms = 600\nsnapshot_logs = 20000\nkeep_logs_after_snapshot = 1000\n";
 
+/// The root credentials every local node is given (S3 clients sign with them).
+const ACCESS_KEY: &str = "jepsen";
+const SECRET_KEY: &str = "jepsen-secret";
+
 /// How long a node waits for a leader before telling a client it is unavailable.
 const REQUEST_TIMEOUT_MS: u64 = 4000;
 
 struct LocalNode {
     grpc: String,
+    http: String,
     config: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -112,7 +117,7 @@ impl LocalCluster {
                 "node_id = {id}\nzone = \"{zone}\"\ndata_dir = \"{data}\"\n\
                  cluster_name = \"jepsen\"\ngrpc_listen = \"{grpc}\"\nhttp_listen = \"{http}\"\n\
                  data_groups = 6\nrequest_timeout_ms = {REQUEST_TIMEOUT_MS}\n\n\
-                 [credentials]\naccess_key = \"jepsen\"\nsecret_key = \"jepsen-secret\"\n\n\
+                 [credentials]\naccess_key = \"{ACCESS_KEY}\"\nsecret_key = \"{SECRET_KEY}\"\n\n\
                  [raft]\n{RAFT_SETTINGS}{peers}",
                 zone = zone_of(id),
                 data = data.display(),
@@ -121,6 +126,7 @@ impl LocalCluster {
                 .map_err(io_error(format!("writing {}", config.display())))?;
             nodes.push(LocalNode {
                 grpc: grpc.clone(),
+                http: http.clone(),
                 config,
                 log: log_dir.join(format!("node-{id}.log")),
                 child: None,
@@ -206,6 +212,18 @@ impl Target for LocalCluster {
             .iter()
             .map(|n| format!("http://{}", n.grpc))
             .collect()
+    }
+
+    fn s3_access(&self) -> S3Access {
+        S3Access {
+            endpoints: self
+                .nodes
+                .iter()
+                .map(|n| format!("http://{}", n.http))
+                .collect(),
+            access_key: ACCESS_KEY.into(),
+            secret_key: SECRET_KEY.into(),
+        }
     }
 
     fn supports(&self, fault: FaultKind) -> bool {

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Value as Json};
 
 use crate::checker::linearizable::{KeyedReport, Verdict};
+use crate::checker::objects::ObjectsReport;
 use crate::checker::set::SetReport;
 use crate::checker::Validity;
 use crate::history::{History, Op, Operation, Value};
@@ -25,6 +26,7 @@ pub const EXIT_HARNESS: u8 = 3;
 #[derive(Debug, Clone)]
 pub enum Checked {
     Register(KeyedReport),
+    Objects(ObjectsReport),
     Set {
         report: SetReport,
         final_read: FinalRead,
@@ -37,6 +39,7 @@ impl Checked {
     pub fn validity(&self) -> Validity {
         match self {
             Checked::Register(report) => report.validity(),
+            Checked::Objects(report) => report.validity(),
             Checked::Set { report, final_read } => {
                 if final_read.corrupt.is_empty() {
                     report.validity()
@@ -53,6 +56,9 @@ impl Checked {
         let mut text = String::new();
         match self {
             Checked::Register(report) => {
+                let _ = write!(text, "{report}");
+            }
+            Checked::Objects(report) => {
                 let _ = write!(text, "{report}");
             }
             Checked::Set { report, final_read } => {
@@ -93,38 +99,13 @@ impl Checked {
     /// The checker's answer as JSON (for verdict.json).
     pub fn to_json(&self) -> Json {
         match self {
-            Checked::Register(report) => {
-                let count = |validity| {
-                    report
-                        .keys
-                        .values()
-                        .filter(|v| v.validity() == validity)
-                        .count()
-                };
-                let failures: Vec<Json> = report
-                    .keys
-                    .iter()
-                    .filter(|(_, v)| v.validity() != Validity::Valid)
-                    .map(|(key, verdict)| {
-                        json!({
-                            "key": key,
-                            "validity": verdict.validity().to_string(),
-                            "explanation": verdict.to_string(),
-                            "stuck_op": match verdict {
-                                Verdict::NotLinearizable(c) => Json::from(c.stuck.id.0),
-                                _ => Json::Null,
-                            },
-                        })
-                    })
-                    .collect();
-                json!({
-                    "checker": "linearizable-register",
-                    "keys": report.keys.len(),
-                    "keys_linearizable": count(Validity::Valid),
-                    "keys_not_linearizable": count(Validity::Invalid),
-                    "keys_unknown": count(Validity::Unknown),
-                    "failures": failures,
-                })
+            Checked::Register(report) => keyed_json("linearizable-register", report),
+            Checked::Objects(report) => {
+                let mut json = keyed_json("linearizable-objects", &report.keys);
+                json["listings"] = Json::from(report.listings);
+                json["listing_reads"] = Json::from(report.listing_reads);
+                json["unverified_keys"] = Json::from(report.unverified.clone());
+                json
             }
             Checked::Set { report, final_read } => json!({
                 "checker": "set",
@@ -143,6 +124,41 @@ impl Checked {
             Checked::Unchecked(why) => json!({ "checker": "none", "error": why }),
         }
     }
+}
+
+/// A per-key linearizability report as JSON: counts and every key that is not valid.
+fn keyed_json(checker: &str, report: &KeyedReport) -> Json {
+    let count = |validity| {
+        report
+            .keys
+            .values()
+            .filter(|v| v.validity() == validity)
+            .count()
+    };
+    let failures: Vec<Json> = report
+        .keys
+        .iter()
+        .filter(|(_, v)| v.validity() != Validity::Valid)
+        .map(|(key, verdict)| {
+            json!({
+                "key": key,
+                "validity": verdict.validity().to_string(),
+                "explanation": verdict.to_string(),
+                "stuck_op": match verdict {
+                    Verdict::NotLinearizable(c) => Json::from(c.stuck.id.0),
+                    _ => Json::Null,
+                },
+            })
+        })
+        .collect();
+    json!({
+        "checker": checker,
+        "keys": report.keys.len(),
+        "keys_linearizable": count(Validity::Valid),
+        "keys_not_linearizable": count(Validity::Invalid),
+        "keys_unknown": count(Validity::Unknown),
+        "failures": failures,
+    })
 }
 
 /// An operation with its wall-clock times in seconds since the run started.
