@@ -382,7 +382,12 @@ async fn dead_letter_queues_and_redrive() {
             .visibility_timeout(0)
             .send()
             .await
-            .expect("ChangeMessageVisibility 0");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "ChangeMessageVisibility 0 after receive {n}: {}",
+                    DisplayErrorContext(&e)
+                )
+            });
     }
     assert_empty(&sqs, &src, 1).await;
     let got = receive_n(&sqs, &dlq, 1, Duration::from_secs(15)).await;
