@@ -614,6 +614,29 @@ mod tests {
     }
 
     #[test]
+    fn deletes_and_listings_round_trip() {
+        let rec = Recorder::new();
+        let d = rec.invoke_keyed(ProcessId(0), "e0/k1", Op::Delete);
+        let l = rec.invoke_keyed(ProcessId(1), "e0/", Op::List);
+        rec.complete(d, Outcome::Ok(OpResult::Done)).unwrap();
+        let listed = BTreeMap::from([("e0/k0".to_string(), 4)]);
+        assert!(matches!(
+            rec.complete(l, Outcome::Ok(OpResult::Read(None))),
+            Err(HistoryError::ResultMismatch { .. })
+        ));
+        rec.complete(l, Outcome::Ok(OpResult::Listed(listed)))
+            .unwrap();
+        let history = rec.history();
+        let mut bytes = Vec::new();
+        history.write_json_lines(&mut bytes).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains(r#""op":{"f":"delete"}"#), "{text}");
+        assert!(text.contains(r#""listed":{"e0/k0":4}"#), "{text}");
+        assert_eq!(History::read_json_lines(bytes.as_slice()).unwrap(), history);
+        assert!(history.ops()[1].to_string().contains("list: ok [e0/k0=4]"));
+    }
+
+    #[test]
     fn nemesis_events_and_wall_clock_round_trip() {
         let rec = Recorder::new();
         let fault = rec.invoke(
