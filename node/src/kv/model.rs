@@ -11,6 +11,8 @@ pub const MAX_SCAN_LIMIT: u32 = 10_000;
 pub enum KvCommand {
     Put {
         key: Vec<u8>,
+        /// One byte string on the wire (values run to megabytes).
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
     },
     Delete {
@@ -38,6 +40,7 @@ pub enum KvQuery {
 /// A stored value with the log index of the write that produced it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Versioned {
+    #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
     pub version: u64,
 }

@@ -35,14 +35,17 @@ pub type NodeId = u64;
 pub struct Proposal {
     pub request_id: u128,
     pub now_ms: u64,
-    /// The service's own encoding of its command.
+    /// The service's own encoding of its command. Encoded as one byte string (the same
+    /// bytes bincode writes for a `Vec<u8>`, but without a call per byte: a 1 MiB command
+    /// took seconds to replicate in a debug build).
+    #[serde(with = "serde_bytes")]
     pub command: Vec<u8>,
 }
 
 /// The state machine's answer to one log entry: the service's encoded reply, or nothing for
 /// blank and membership entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reply(pub Vec<u8>);
+pub struct Reply(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
 openraft::declare_raft_types!(
     pub TypeConfig:
