@@ -98,7 +98,7 @@ impl QueueError {
     }
 
     /// The Smithy shape name (`__type` is `com.amazonaws.sqs#<shape>`); errors SQS does
-    /// not model are named by their query code, as SQS itself does.
+    /// not model are named by their query code, or by AWS's common error name.
     pub fn shape(&self) -> &'static str {
         match self {
             QueueError::QueueDoesNotExist => "QueueDoesNotExist",
@@ -111,6 +111,9 @@ impl QueueError {
             QueueError::InvalidBatchEntryId(_) => "InvalidBatchEntryId",
             QueueError::BatchRequestTooLong(_) => "BatchRequestTooLong",
             QueueError::UnsupportedOperation(_) => "UnsupportedOperation",
+            // Outside SQS's model, the JSON protocol names these as AWS's common errors.
+            QueueError::InvalidParameterValue { .. } => "InvalidParameterValueException",
+            QueueError::MissingParameter(_) => "MissingRequiredParameterException",
             other => other.query_code(),
         }
     }
@@ -135,6 +138,6 @@ mod tests {
         assert_eq!(e.shape(), "QueueNameExists");
         let e = QueueError::invalid_value("DelaySeconds", 901, "too large");
         assert_eq!(e.query_code(), "InvalidParameterValue");
-        assert_eq!(e.shape(), "InvalidParameterValue");
+        assert_eq!(e.shape(), "InvalidParameterValueException");
     }
 }

@@ -318,8 +318,9 @@ impl QueueConfig {
             None => false,
         };
         if fifo_asked != name.is_fifo() {
-            return Err(QueueError::invalid_attribute(
-                "FifoQueue",
+            return Err(QueueError::invalid_value(
+                "QueueName",
+                name,
                 "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length; a queue whose name ends in .fifo must have FifoQueue=true.",
             ));
         }

@@ -29,7 +29,8 @@ pub fn decode(queue: &QueueName, handle: &str) -> Result<Receipt, QueueError> {
     let raw = URL_SAFE_NO_PAD
         .decode(handle.trim())
         .map_err(|_| invalid())?;
-    if raw.len() < 21 + 4 || raw[0] != VERSION {
+    // Version, seq, nonce, a name of at least one byte, CRC.
+    if raw.len() < 1 + 8 + 8 + 1 + 4 || raw[0] != VERSION {
         return Err(invalid());
     }
     let (body, crc) = raw.split_at(raw.len() - 4);
@@ -50,6 +51,9 @@ mod tests {
 
     #[test]
     fn handles_round_trip_and_refuse_tampering() {
+        let short = QueueName::parse("q").unwrap();
+        let r = Receipt { seq: 1, nonce: 2 };
+        assert_eq!(decode(&short, &encode(&short, r)), Ok(r));
         let q = QueueName::parse("orders").unwrap();
         let r = Receipt {
             seq: 42,

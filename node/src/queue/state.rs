@@ -582,14 +582,27 @@ pub fn apply(
         QueueCommand::DeleteMessages { receipts, .. } => {
             let mut out = Vec::with_capacity(receipts.len());
             for r in receipts {
-                if let Some(m) = load_message(txn, &name, r.seq)? {
-                    if m.receipt_nonce == r.nonce {
-                        remove_message(txn, &mut record, r.seq, &m);
-                    }
+                let Some(m) = load_message(txn, &name, r.seq)? else {
+                    // Already deleted: SQS answers success.
+                    out.push(Ok(()));
+                    continue;
+                };
+                if m.receipt_nonce == r.nonce && (!record.config.fifo || m.visible_at_ms > now) {
+                    remove_message(txn, &mut record, r.seq, &m);
+                    out.push(Ok(()));
+                } else if record.config.fifo {
+                    // A FIFO receipt is good only while its message is in flight under it
+                    // (exactly-once processing): later, another consumer may hold it.
+                    out.push(Err(QueueError::invalid_value(
+                        "ReceiptHandle",
+                        "",
+                        "The receipt handle has expired.",
+                    )));
+                } else {
+                    // An older receipt of a message received again: SQS answers success
+                    // and the newest receipt still holds the message.
+                    out.push(Ok(()));
                 }
-                // A deleted message, or an older receipt of a message received again:
-                // SQS answers success and the newest receipt still holds the message.
-                out.push(Ok(()));
             }
             QueueReply::PerEntry(out)
         }

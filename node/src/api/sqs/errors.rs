@@ -36,8 +36,8 @@ impl SqsError {
     }
 
     pub fn malformed(message: impl Into<String>) -> Self {
-        // SQS answers a body that is not JSON of the operation's shape this way.
-        Self::protocol(400, "InvalidParameterValue", message)
+        // A body that is not JSON of the operation's shape.
+        QueueError::invalid_value("body", "", message).into()
     }
 
     pub fn unknown_operation(target: &str) -> Self {

@@ -154,15 +154,15 @@ pub async fn send_batch(
     Ok(json!({ "Successful": successful, "Failed": failed }))
 }
 
-/// Which message attributes a receive asked for: `All`/`.*`, `prefix.*`, or exact names.
+/// Which message attributes a receive asked for: `All`/`.*`, `prefix.*` (any name that
+/// starts with the prefix), or exact names.
 fn wanted_attribute(patterns: &[String], name: &str) -> bool {
     patterns.iter().any(|p| {
         p == "All"
             || p == ".*"
             || p == name
-            || p.strip_suffix(".*").is_some_and(|prefix| {
-                name.starts_with(prefix) && name[prefix.len()..].starts_with('.')
-            })
+            || p.strip_suffix(".*")
+                .is_some_and(|prefix| name.starts_with(prefix))
     })
 }
 
@@ -363,7 +363,8 @@ mod tests {
         assert!(wanted_attribute(&p(&["All"]), "x"));
         assert!(wanted_attribute(&p(&[".*"]), "x"));
         assert!(wanted_attribute(&p(&["bar.*"]), "bar.baz"));
-        assert!(!wanted_attribute(&p(&["bar.*"]), "barbaz"));
+        assert!(wanted_attribute(&p(&["bar.*"]), "barbaz"));
+        assert!(!wanted_attribute(&p(&["bar.*"]), "ba"));
         assert!(wanted_attribute(&p(&["x"]), "x"));
         assert!(!wanted_attribute(&p(&["y"]), "x"));
         assert!(!wanted_attribute(&p(&[]), "x"));

@@ -547,3 +547,30 @@ fn deleting_a_queue_removes_every_row_and_listing_sees_the_rest() {
         Err(QueueError::QueueDoesNotExist)
     );
 }
+
+#[test]
+fn a_fifo_receipt_is_good_only_while_its_message_is_in_flight() {
+    let mut s = MemState::default();
+    create(
+        &mut s,
+        "q.fifo",
+        &[("FifoQueue", "true"), ("VisibilityTimeout", "1")],
+    );
+    send(&mut s, 0, "q.fifo", msg("m", Some("g"), Some("d")));
+    let first = receive_with(&mut s, 10, "q.fifo", 1, None);
+    let del = |r| QueueCommand::DeleteMessages {
+        name: name("q.fifo"),
+        receipts: vec![r],
+    };
+    // After the visibility timeout the receipt has expired, whoever holds the message now.
+    assert!(matches!(
+        run(&mut s, 2_000, del(receipt(&first.messages[0]))),
+        Ok(QueueReply::PerEntry(v)) if matches!(v[0], Err(QueueError::InvalidParameterValue { .. }))
+    ));
+    let second = receive_with(&mut s, 2_000, "q.fifo", 1, None);
+    assert_eq!(
+        run(&mut s, 2_500, del(receipt(&second.messages[0]))),
+        Ok(QueueReply::PerEntry(vec![Ok(())]))
+    );
+    assert_eq!(counts_at(&s, "q.fifo", 2_500).0.message_count, 0);
+}
