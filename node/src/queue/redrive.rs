@@ -90,9 +90,18 @@ impl Mover {
     /// Enqueue in the destination, then remove from the source.
     pub async fn complete(&self, m: Moving) -> Result<(), ServiceError> {
         let mut copy = m.message.clone();
+        copy.receipt_nonce = 0;
+        copy.received_ms = 0;
         if m.task.is_none() {
-            // Dead-lettered: remember where from (DeadLetterQueueSourceArn, redrive back).
+            // Dead-lettered: remember where from (DeadLetterQueueSourceArn, redrive back);
+            // the receive count goes along, as SQS keeps it.
             copy.dead_letter_source = Some(m.queue.clone());
+        } else {
+            // Redriven out of a dead-letter queue: a fresh start, or the source's
+            // maxReceiveCount would send it straight back.
+            copy.dead_letter_source = None;
+            copy.receive_count = 0;
+            copy.first_receive_ms = None;
         }
         let key = format!(
             "move/{}/{}/{}/{}",
