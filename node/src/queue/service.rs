@@ -238,7 +238,10 @@ impl QueueService {
             now_ms: now_ms(),
         };
         match self.query_in(self.group_of(queue), query).await? {
-            QueueQueryReply::Queue(Some((record, counts))) => Ok(QueueView { record, counts }),
+            QueueQueryReply::Queue(Some(found)) => {
+                let (record, counts) = *found;
+                Ok(QueueView { record, counts })
+            }
             QueueQueryReply::Queue(None) => Err(QueueError::QueueDoesNotExist.into()),
             other => Err(Self::unexpected(other)),
         }
@@ -679,7 +682,9 @@ impl QueueService {
                     .into(),
             ))
         };
-        let source = super::redrive::task_source(handle).ok_or_else(not_found)?;
+        let source = super::redrive::task_source(handle).ok_or_else(|| {
+            QueueError::invalid_value("TaskHandle", handle, "It is not a task handle.")
+        })?;
         let view = match self.get(&source).await {
             Err(ServiceError::Queue(QueueError::QueueDoesNotExist)) => return Err(not_found()),
             other => other?,

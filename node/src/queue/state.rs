@@ -372,7 +372,7 @@ pub enum QueueQuery {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QueueQueryReply {
-    Queue(Option<(QueueRecord, Counts)>),
+    Queue(Option<Box<(QueueRecord, Counts)>>),
     Names(Vec<QueueName>),
     Moves(Vec<Moving>),
     Maintenance {
@@ -675,8 +675,10 @@ pub fn apply(
             ..
         } => {
             if record.running_task().is_some() {
-                return Ok(Err(QueueError::UnsupportedOperation(
-                    "There is already a message movement task running on this queue.".into(),
+                return Ok(Err(QueueError::invalid_value(
+                    "SourceArn",
+                    record.name.arn(),
+                    "There is already a message movement task running on this queue.",
                 )));
             }
             let to_move = record.message_count;
@@ -1250,7 +1252,7 @@ pub fn read(state: &dyn StateRead, query: QueueQuery) -> Result<QueueQueryReply,
         QueueQuery::Get { name, now_ms } => match load_queue(state, &name)? {
             Some(record) => {
                 let counts = counts(state, &record, now_ms)?;
-                QueueQueryReply::Queue(Some((record, counts)))
+                QueueQueryReply::Queue(Some(Box::new((record, counts))))
             }
             None => QueueQueryReply::Queue(None),
         },

@@ -105,7 +105,7 @@ fn counts_at(s: &MemState, q: &str, now: u64) -> (QueueRecord, Counts) {
     )
     .unwrap()
     {
-        QueueQueryReply::Queue(Some(x)) => x,
+        QueueQueryReply::Queue(Some(x)) => *x,
         other => panic!("get: {other:?}"),
     }
 }
@@ -441,7 +441,7 @@ fn move_tasks_take_dead_letters_back_to_their_source() {
                 max_per_second: None
             }
         ),
-        Err(QueueError::UnsupportedOperation(_))
+        Err(QueueError::InvalidParameterValue { .. })
     ));
     let taken = match run(
         &mut s,
