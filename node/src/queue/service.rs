@@ -107,8 +107,8 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// A random message id in UUID v4 form, as SQS's.
-fn message_id() -> String {
+/// A random id in UUID v4 form: SQS's message ids (and the edge's request ids).
+pub fn random_uuid() -> String {
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
@@ -757,7 +757,7 @@ fn check_send(r: SendRequest, sender_id: &str) -> std::result::Result<NewMessage
         check_text("AWSTraceHeader", t)?;
     }
     Ok(NewMessage {
-        message_id: message_id(),
+        message_id: random_uuid(),
         body,
         attributes: r.attributes,
         trace_header: r.trace_header,
@@ -774,10 +774,10 @@ mod tests {
 
     #[test]
     fn message_ids_look_like_sqs_ones() {
-        let id = message_id();
+        let id = random_uuid();
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
-        assert_ne!(id, message_id());
+        assert_ne!(id, random_uuid());
         assert_eq!(sequence_number(42), "00000000000000000042");
     }
 

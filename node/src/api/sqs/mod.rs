@@ -28,7 +28,7 @@ use super::s3::access::Authorizer;
 use super::s3::auth::AccessKeys;
 use super::sigv4::{self, Caller, SignedRequest};
 use crate::queue::model::{QueueName, ACCOUNT_ID};
-use crate::queue::service::QueueService;
+use crate::queue::service::{random_uuid, QueueService};
 use crate::queue::QueueError;
 
 /// The `X-Amz-Target` prefix of SQS requests.
@@ -86,19 +86,6 @@ pub fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, SqsError> 
         .map_err(|e| SqsError::malformed(format!("The request body is not valid: {e}")))
 }
 
-fn request_id() -> String {
-    let b: [u8; 16] = rand::random();
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
-}
-
 impl SqsApi {
     pub fn new(
         service: Arc<QueueService>,
@@ -125,7 +112,7 @@ impl SqsApi {
     }
 
     pub async fn handle(&self, req: Request) -> Response {
-        let id = request_id();
+        let id = random_uuid();
         match self.serve(req).await {
             Ok(value) => {
                 let mut resp = Response::new(Body::from(value.to_string()));
