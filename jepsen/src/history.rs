@@ -23,6 +23,8 @@
 //! a store of bytes encodes the number as the object's body. Keys ([`Key`]) are strings, so
 //! one history can hold many independent registers (see `checker::linearizable::check_keys`)
 //! or an object store's keys (see `checker::objects`, where one listing reads many at once).
+//! A queue's messages carry values as their bodies; a receive returns each with the id the
+//! queue gave it (see `checker::queue`).
 //!
 //! Not here: what counts as correct (the checkers) or how operations reach the cluster.
 
@@ -79,6 +81,26 @@ pub enum Op {
     /// prefix): a read of all of them at once. Its result says which are present and what
     /// each holds; every other key under the prefix is absent.
     List,
+    /// Queue send of messages whose bodies are values unique in the history (SendMessage,
+    /// or SendMessageBatch for more than one). `group`: a FIFO queue's message group. A
+    /// FIFO send of unknown outcome is retried as another send of the same values under
+    /// the same deduplication ids, so a value may be carried by several sends.
+    Send {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
+        values: Vec<Value>,
+    },
+    /// Queue receive: the visible messages it returns are then in flight (invisible to
+    /// other receives) for `visibility_ms`.
+    Receive { visibility_ms: u64 },
+    /// Queue delete of received messages by the receipt handles their receives gave
+    /// (DeleteMessage, or DeleteMessageBatch for more than one).
+    DeleteMessages(Vec<MessageRef>),
+    /// The end of a queue run: receive and delete until the queue stays empty. It
+    /// succeeds once the queue was seen empty long enough that every message still in it
+    /// would have been delivered; the receives and deletes it makes are operations of
+    /// their own.
+    Drain,
     /// A fault starting or ending (Jepsen's nemesis operations). Not part of any model:
     /// checkers skip it; it records when the cluster was being broken, for the reports.
     Nemesis(NemesisEvent),
@@ -89,6 +111,29 @@ impl Op {
     pub fn is_nemesis(&self) -> bool {
         matches!(self, Op::Nemesis(_))
     }
+}
+
+/// One message a queue receive returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The value its body holds.
+    pub value: Value,
+    /// The id the queue gave the message when it was sent: a redelivery of the message
+    /// has the same id, a second copy of a value another one.
+    pub message_id: String,
+    /// FIFO queues: the message group and the sequence number the queue reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<String>,
+}
+
+/// A received message a delete names: its value and the id it was delivered under (the
+/// request itself carries that delivery's receipt handle).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    pub value: Value,
+    pub message_id: String,
 }
 
 /// What a nemesis did: started or stopped one fault on some nodes.
@@ -127,6 +172,11 @@ pub enum OpResult {
     ReadAll(Vec<Value>),
     /// A listing's keys, each with the value its current version holds.
     Listed(BTreeMap<Key, Value>),
+    /// A queue send or delete that was answered: the positions of the entries the queue
+    /// refused (each definitely not applied); every other entry was applied.
+    Batch { refused: Vec<usize> },
+    /// A queue receive's messages, in the order the queue returned them.
+    Received(Vec<Delivery>),
 }
 
 impl OpResult {
@@ -141,6 +191,10 @@ impl OpResult {
                 | (Op::ReadAll, OpResult::ReadAll(_))
                 | (Op::Delete, OpResult::Done)
                 | (Op::List, OpResult::Listed(_))
+                | (Op::Send { .. }, OpResult::Batch { .. })
+                | (Op::DeleteMessages(_), OpResult::Batch { .. })
+                | (Op::Receive { .. }, OpResult::Received(_))
+                | (Op::Drain, OpResult::Done)
                 | (Op::Nemesis(_), OpResult::Done)
         )
     }
@@ -235,6 +289,22 @@ impl fmt::Display for Op {
             Op::ReadAll => write!(f, "read-all"),
             Op::Delete => write!(f, "delete"),
             Op::List => write!(f, "list"),
+            Op::Send { group, values } => {
+                write!(f, "send {values:?}")?;
+                if let Some(group) = group {
+                    write!(f, " to group {group}")?;
+                }
+                Ok(())
+            }
+            Op::Receive { visibility_ms } => write!(f, "receive (visibility {visibility_ms} ms)"),
+            Op::DeleteMessages(refs) => {
+                let shown: Vec<String> = refs
+                    .iter()
+                    .map(|r| format!("{} as {}", r.value, r.message_id))
+                    .collect();
+                write!(f, "delete [{}]", shown.join(", "))
+            }
+            Op::Drain => write!(f, "drain"),
             Op::Nemesis(event) => {
                 let action = match event.action {
                     NemesisAction::Start => "start",
@@ -259,6 +329,26 @@ impl fmt::Display for Outcome {
             Outcome::Ok(OpResult::ReadAll(values)) => write!(f, "ok {values:?}"),
             Outcome::Ok(OpResult::Listed(entries)) => {
                 let shown: Vec<String> = entries.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                write!(f, "ok [{}]", shown.join(", "))
+            }
+            Outcome::Ok(OpResult::Batch { refused }) if refused.is_empty() => write!(f, "ok"),
+            Outcome::Ok(OpResult::Batch { refused }) => {
+                write!(f, "ok, entries {refused:?} refused")
+            }
+            Outcome::Ok(OpResult::Received(deliveries)) => {
+                let shown: Vec<String> = deliveries
+                    .iter()
+                    .map(|d| {
+                        let mut text = format!("{} as {}", d.value, d.message_id);
+                        if let Some(group) = &d.group {
+                            text.push_str(&format!(" in {group}"));
+                        }
+                        if let Some(sequence) = &d.sequence {
+                            text.push_str(&format!(" #{sequence}"));
+                        }
+                        text
+                    })
+                    .collect();
                 write!(f, "ok [{}]", shown.join(", "))
             }
             Outcome::Fail => write!(f, "fail"),
@@ -634,6 +724,64 @@ mod tests {
         assert!(text.contains(r#""listed":{"e0/k0":4}"#), "{text}");
         assert_eq!(History::read_json_lines(bytes.as_slice()).unwrap(), history);
         assert!(history.ops()[1].to_string().contains("list: ok [e0/k0=4]"));
+    }
+
+    #[test]
+    fn queue_operations_round_trip() {
+        let rec = Recorder::new();
+        let send = rec.invoke(
+            ProcessId(0),
+            Op::Send {
+                group: Some("g1".into()),
+                values: vec![1, 2],
+            },
+        );
+        let receive = rec.invoke(
+            ProcessId(1),
+            Op::Receive {
+                visibility_ms: 5000,
+            },
+        );
+        rec.complete(send, Outcome::Ok(OpResult::Batch { refused: vec![1] }))
+            .unwrap();
+        let delivery = Delivery {
+            value: 1,
+            message_id: "m1".into(),
+            group: Some("g1".into()),
+            sequence: Some("00000000000000000001".into()),
+        };
+        assert!(matches!(
+            rec.complete(receive, Outcome::Ok(OpResult::Batch { refused: vec![] })),
+            Err(HistoryError::ResultMismatch { .. })
+        ));
+        rec.complete(receive, Outcome::Ok(OpResult::Received(vec![delivery])))
+            .unwrap();
+        let delete = rec.invoke(
+            ProcessId(1),
+            Op::DeleteMessages(vec![MessageRef {
+                value: 1,
+                message_id: "m1".into(),
+            }]),
+        );
+        rec.complete(delete, Outcome::Ok(OpResult::Batch { refused: vec![] }))
+            .unwrap();
+        let drain = rec.invoke(ProcessId(2), Op::Drain);
+        rec.complete(drain, Outcome::Ok(OpResult::Done)).unwrap();
+        let history = rec.history();
+        let mut bytes = Vec::new();
+        history.write_json_lines(&mut bytes).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.contains(r#""f":"send","value":{"group":"g1","values":[1,2]}"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""refused":[1]"#), "{text}");
+        assert_eq!(History::read_json_lines(bytes.as_slice()).unwrap(), history);
+        let shown: Vec<String> = history.ops().iter().map(|op| op.to_string()).collect();
+        assert!(shown[0].contains("send [1, 2] to group g1: ok, entries [1] refused"));
+        assert!(shown[1].contains("receive (visibility 5000 ms): ok [1 as m1 in g1 #0"));
+        assert!(shown[2].contains("delete [1 as m1]: ok"));
+        assert!(shown[3].contains("drain: ok"));
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! `stratus-jepsen`: runs Jepsen-style tests against a live cluster and checks histories.
 //!
-//! - `stratus-jepsen run --target compose|local --workload register|set|objects --nemesis
+//! - `stratus-jepsen run --target compose|local --workload register|set|objects|queue|fifo --nemesis
 //!   kill,pause,partition,zone,slow --time-limit SECONDS ...` drives a cluster while
 //!   breaking it and writes a run directory (see `stratus_jepsen::run`). Exits 0 when the
 //!   history is valid, 1 on any anomaly, 2 when it could not be decided, 3 when the harness
 //!   itself failed.
-//! - `stratus-jepsen check --history FILE --model register|set|objects` reads a JSON-lines history
+//! - `stratus-jepsen check --history FILE --model register|set|objects|queue|fifo` reads a JSON-lines history
 //!   (as written by `History::save` or a run), prints the verdict and exits 0 when valid, 1
 //!   when invalid and 2 when unknown (search budget exhausted) or on any error.
 
@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use stratus_jepsen::checker::linearizable::{self, CheckOptions, DEFAULT_MAX_STEPS};
+use stratus_jepsen::checker::queue::{self, QueueKind};
 use stratus_jepsen::checker::{objects, set, Validity};
 use stratus_jepsen::history::History;
 use stratus_jepsen::run::target::FaultKind;
@@ -141,6 +142,12 @@ enum ModelKind {
     /// S3 objects: keys as registers that may be absent (put, delete, get, conditional
     /// put), and listings read every key under a prefix at once.
     Objects,
+    /// An SQS standard queue: every acknowledged message delivered at least once, nothing
+    /// delivered that was never sent; duplicates counted.
+    Queue,
+    /// An SQS FIFO queue: as a standard queue, plus order within each message group and no
+    /// duplicates.
+    Fifo,
 }
 
 fn main() -> ExitCode {
@@ -187,6 +194,15 @@ fn check(args: &CheckArgs) -> anyhow::Result<Validity> {
             print!("{report}");
             report.validity()
         }
+        ModelKind::Queue | ModelKind::Fifo => {
+            let kind = match args.model {
+                ModelKind::Fifo => QueueKind::Fifo,
+                _ => QueueKind::Standard,
+            };
+            let report = queue::check(&history, kind)?;
+            print!("{report}");
+            report.validity()
+        }
     };
     println!("{validity}");
     Ok(validity)
@@ -202,6 +218,8 @@ fn run_command(args: RunArgs) -> ExitCode {
             ModelKind::Register => WorkloadKind::Register,
             ModelKind::Set => WorkloadKind::Set,
             ModelKind::Objects => WorkloadKind::Objects,
+            ModelKind::Queue => WorkloadKind::Queue,
+            ModelKind::Fifo => WorkloadKind::Fifo,
         },
         faults: args.nemesis.0,
         time_limit: Duration::from_secs(args.time_limit),

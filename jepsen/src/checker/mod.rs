@@ -7,14 +7,19 @@
 //!   appears that was never attempted.
 //! - [`objects`]: an object store's keys as registers that may be absent, with listings
 //!   projected onto each key they cover and checked by the register checker.
+//! - [`queue`]: messages sent, received and deleted; nothing acknowledged is lost, nothing
+//!   delivered that was never sent; duplicates counted (standard) or refused ([`fifo`],
+//!   which also checks the order within each message group).
 //!
 //! Every checker answers with a report whose [`Validity`] is `Valid`, `Invalid` (with an
 //! explanation) or `Unknown` (the search budget ran out: neither proven nor refuted). A
 //! history a checker cannot interpret (an operation its model does not know, no final
 //! read) is a [`CheckError`], not a verdict.
 
+pub mod fifo;
 pub mod linearizable;
 pub mod objects;
+pub mod queue;
 pub mod register;
 pub mod set;
 pub mod wgl;

@@ -47,7 +47,12 @@ impl RegisterOp {
             model: "register",
         };
         match op.op {
-            Op::Add(_) | Op::ReadAll => return Err(unsupported()),
+            Op::Add(_)
+            | Op::ReadAll
+            | Op::Send { .. }
+            | Op::Receive { .. }
+            | Op::DeleteMessages(_)
+            | Op::Drain => return Err(unsupported()),
             // Faults are context, not register operations.
             Op::Nemesis(_) => return Ok(None),
             Op::Read | Op::Write(_) | Op::Cas { .. } | Op::Delete | Op::List => {}

@@ -14,7 +14,8 @@
 //! [`partition`] and [`netns`] (network faults); [`nemesis`] (the fault schedule);
 //! [`cluster_view`] (status, leaders); [`request`], [`workload_register`],
 //! [`workload_set`] (the gRPC clients); [`s3_request`], [`workload_objects`] (the S3
-//! clients); [`verdict`], [`report`], [`plot`] (the results).
+//! clients); [`sqs_request`], [`workload_queue`] (the SQS clients, standard and FIFO);
+//! [`verdict`], [`report`], [`plot`] (the results).
 
 pub mod cluster_view;
 pub mod nemesis;
@@ -24,11 +25,13 @@ pub mod plot;
 pub mod report;
 pub mod request;
 pub mod s3_request;
+pub mod sqs_request;
 pub mod target;
 pub mod target_compose;
 pub mod target_local;
 pub mod verdict;
 pub mod workload_objects;
+pub mod workload_queue;
 pub mod workload_register;
 pub mod workload_set;
 
@@ -41,6 +44,7 @@ use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::checker::queue::QueueKind;
 use crate::history::{History, Recorder};
 use crate::run::cluster_view::ClusterView;
 use crate::run::nemesis::{Nemesis, Schedule};
@@ -49,6 +53,7 @@ use crate::run::request::ClientContext;
 use crate::run::target::{FaultKind, Target};
 use crate::run::verdict::{exit_code, Checked};
 use crate::run::workload_objects::ObjectsWorkload;
+use crate::run::workload_queue::QueueWorkload;
 use crate::run::workload_register::RegisterWorkload;
 use crate::run::workload_set::SetWorkload;
 
@@ -66,6 +71,10 @@ pub enum WorkloadKind {
     Set,
     /// The S3 API on the HTTP edges: keys as registers that may be absent, and listings.
     Objects,
+    /// SQS on the HTTP edges, a standard queue: at least once, nothing invented.
+    Queue,
+    /// SQS on the HTTP edges, a FIFO queue: in order per group, no duplicates.
+    Fifo,
 }
 
 impl WorkloadKind {
@@ -74,6 +83,17 @@ impl WorkloadKind {
             WorkloadKind::Register => "register",
             WorkloadKind::Set => "set",
             WorkloadKind::Objects => "objects",
+            WorkloadKind::Queue => "queue",
+            WorkloadKind::Fifo => "fifo",
+        }
+    }
+
+    /// The kind of queue a queue workload drives.
+    pub fn queue_kind(self) -> Option<QueueKind> {
+        match self {
+            WorkloadKind::Queue => Some(QueueKind::Standard),
+            WorkloadKind::Fifo => Some(QueueKind::Fifo),
+            _ => None,
         }
     }
 }
@@ -206,8 +226,8 @@ fn run_dir(store: &Path, workload: WorkloadKind, at: DateTime<Utc>) -> anyhow::R
     Ok(dir)
 }
 
-/// The objects workload's bucket: unique per run start and seed, and a valid S3 name
-/// (lower case, at most 63 characters).
+/// The objects workload's bucket (and the stem of the queue workloads' queue): unique per
+/// run start and seed, and a valid S3 name (lower case, at most 63 characters).
 fn bucket_name(started_at: DateTime<Utc>, seed: u64) -> String {
     let name = format!("jepsen-{}-{seed}", started_at.format("%Y%m%dt%H%M%S%3f"));
     name.chars().take(63).collect()
@@ -258,6 +278,25 @@ async fn drive(
         options.keys,
         options.ops_per_key,
     );
+    let queue_kind = options.workload.queue_kind();
+    let queue = QueueWorkload::new(
+        queue_kind.unwrap_or(QueueKind::Standard),
+        workload_queue::queue_name(
+            &bucket_name(started_at, options.seed),
+            queue_kind.unwrap_or(QueueKind::Standard),
+        ),
+        target.s3_access(),
+    );
+    if queue_kind.is_some() {
+        let deadline = Instant::now() + options.ready_timeout;
+        queue
+            .setup(&context(options.clients), deadline)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("setting up the {} workload: {e}", options.workload.name())
+            })?;
+        eprintln!("queue {} ready", queue.name());
+    }
     if options.workload == WorkloadKind::Objects {
         let deadline = Instant::now() + options.ready_timeout;
         objects
@@ -276,6 +315,9 @@ async fn drive(
             WorkloadKind::Set => tokio::spawn(Arc::clone(&set).client(context(index), stop)),
             WorkloadKind::Objects => {
                 tokio::spawn(Arc::clone(&objects).client(context(index), stop))
+            }
+            WorkloadKind::Queue | WorkloadKind::Fifo => {
+                tokio::spawn(Arc::clone(&queue).client(context(index), stop))
             }
         })
         .collect();
@@ -323,6 +365,22 @@ async fn drive(
             }
             match workload_objects::check(&recorder.history()) {
                 Ok(report) => Checked::Objects(report),
+                Err(e) => Checked::Unchecked(e.to_string()),
+            }
+        }
+        WorkloadKind::Queue | WorkloadKind::Fifo => {
+            let kind = queue_kind.unwrap_or(QueueKind::Standard);
+            // Draining takes as long as the backlog the faults left.
+            let deadline = Instant::now() + options.ready_timeout + options.time_limit;
+            match queue.drain(&final_context, deadline).await {
+                Ok(drained) => eprintln!(
+                    "drained {} messages in {:.1?}",
+                    drained.received, drained.took
+                ),
+                Err(e) => harness_errors.push(e),
+            }
+            match workload_queue::check(&recorder.history(), kind) {
+                Ok(report) => Checked::Queue(report),
                 Err(e) => Checked::Unchecked(e.to_string()),
             }
         }

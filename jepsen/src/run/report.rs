@@ -109,6 +109,10 @@ fn function(op: &Op) -> &'static str {
         Op::ReadAll => "read-all",
         Op::Delete => "delete",
         Op::List => "list",
+        Op::Send { .. } => "send",
+        Op::Receive { .. } => "receive",
+        Op::DeleteMessages(_) => "delete",
+        Op::Drain => "drain",
         Op::Nemesis(_) => "nemesis",
     }
 }

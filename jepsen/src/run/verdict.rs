@@ -12,9 +12,10 @@ use serde_json::{json, Value as Json};
 
 use crate::checker::linearizable::{KeyedReport, Verdict};
 use crate::checker::objects::ObjectsReport;
+use crate::checker::queue::{QueueKind, QueueReport};
 use crate::checker::set::SetReport;
 use crate::checker::Validity;
-use crate::history::{History, Op, Operation, Value};
+use crate::history::{History, Op, OpId, OpResult, Operation, Outcome, Value};
 use crate::run::workload_set::FinalRead;
 
 pub const EXIT_VALID: u8 = 0;
@@ -27,6 +28,8 @@ pub const EXIT_HARNESS: u8 = 3;
 pub enum Checked {
     Register(KeyedReport),
     Objects(ObjectsReport),
+    /// The queue and fifo workloads.
+    Queue(QueueReport),
     Set {
         report: SetReport,
         final_read: FinalRead,
@@ -40,6 +43,7 @@ impl Checked {
         match self {
             Checked::Register(report) => report.validity(),
             Checked::Objects(report) => report.validity(),
+            Checked::Queue(report) => report.validity(),
             Checked::Set { report, final_read } => {
                 if final_read.corrupt.is_empty() {
                     report.validity()
@@ -60,6 +64,10 @@ impl Checked {
             }
             Checked::Objects(report) => {
                 let _ = write!(text, "{report}");
+            }
+            Checked::Queue(report) => {
+                let _ = write!(text, "{report}");
+                explain_queue(&mut text, history, report);
             }
             Checked::Set { report, final_read } => {
                 let _ = write!(text, "{report}");
@@ -107,6 +115,7 @@ impl Checked {
                 json["unverified_keys"] = Json::from(report.unverified.clone());
                 json
             }
+            Checked::Queue(report) => queue_json(report),
             Checked::Set { report, final_read } => json!({
                 "checker": "set",
                 "attempted": report.attempted,
@@ -124,6 +133,94 @@ impl Checked {
             Checked::Unchecked(why) => json!({ "checker": "none", "error": why }),
         }
     }
+}
+
+/// The operations behind a queue report's anomalies, with their times.
+fn explain_queue(text: &mut String, history: &History, report: &QueueReport) {
+    let carries = |op: &Operation, values: &[Value]| match (&op.op, &op.outcome) {
+        (Op::Send { values: sent, .. }, _) => sent.iter().any(|v| values.contains(v)),
+        (Op::Receive { .. }, Outcome::Ok(OpResult::Received(deliveries))) => {
+            deliveries.iter().any(|d| values.contains(&d.value))
+        }
+        (Op::DeleteMessages(refs), _) => refs.iter().any(|r| values.contains(&r.value)),
+        _ => false,
+    };
+    let mut involved: Vec<(String, Vec<Value>)> = vec![
+        ("lost".into(), report.lost.clone()),
+        (
+            "failed but delivered".into(),
+            report.failed_but_delivered.clone(),
+        ),
+        (
+            "unexpected".into(),
+            report.unexpected.iter().map(|(v, _)| *v).collect(),
+        ),
+        ("duplicated".into(), report.duplicated.clone()),
+    ];
+    if report.kind == QueueKind::Fifo {
+        for (i, r) in report.reorders.iter().take(3).enumerate() {
+            involved.push((format!("order violation {}", i + 1), vec![r.first, r.then]));
+        }
+        for a in report.after_delete.iter().take(3) {
+            involved.push((
+                format!("delivery of {} after its delete", a.value),
+                vec![a.value],
+            ));
+        }
+        for e in report.early_redeliveries.iter().take(3) {
+            involved.push((format!("early redelivery of {}", e.value), vec![e.value]));
+        }
+    }
+    for (what, values) in involved {
+        let values: Vec<Value> = values.into_iter().take(10).collect();
+        if values.is_empty() {
+            continue;
+        }
+        let ops: Vec<&Operation> = history
+            .client_ops()
+            .filter(|op| carries(op, &values))
+            .collect();
+        let _ = writeln!(text, "  operations behind the {what} values {values:?}:");
+        for op in ops.iter().take(50) {
+            let _ = writeln!(text, "    {}", with_time(op));
+        }
+    }
+}
+
+/// A queue report as JSON.
+fn queue_json(report: &QueueReport) -> Json {
+    let ids = |ops: Vec<OpId>| ops.into_iter().map(|id| id.0).collect::<Vec<u64>>();
+    json!({
+        "checker": match report.kind {
+            QueueKind::Standard => "queue",
+            QueueKind::Fifo => "fifo",
+        },
+        "drain_op": report.drain.map(|id| id.0),
+        "attempted": report.attempted,
+        "acknowledged": report.acknowledged,
+        "delivered": report.delivered,
+        "deliveries": report.deliveries,
+        "lost": report.lost,
+        "unconfirmed": report.unconfirmed,
+        "unexpected": report.unexpected.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+        "unexpected_first_receives": ids(report.unexpected.iter().map(|(_, op)| *op).collect()),
+        "failed_but_delivered": report.failed_but_delivered,
+        "corrupt": report.corrupt,
+        "recovered": report.recovered,
+        "redeliveries": report.redeliveries,
+        "copies": report.copies,
+        "duplicated": report.duplicated,
+        "early_redeliveries": report.early_redelivery_count,
+        "delivered_after_acknowledged_delete": report.after_delete_count,
+        "groups": report.groups,
+        "order_violations": report.reorder_count,
+        "order_violation_examples": report
+            .reorders
+            .iter()
+            .take(20)
+            .map(|r| json!({ "group": r.group, "first": r.first, "then": r.then, "why": r.why }))
+            .collect::<Vec<_>>(),
+    })
 }
 
 /// A per-key linearizability report as JSON: counts and every key that is not valid.
