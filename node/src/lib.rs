@@ -17,6 +17,7 @@ pub mod queue;
 pub mod raft;
 pub mod status;
 pub mod store;
+pub mod stream;
 
 pub use config::NodeConfig;
 pub use node::RunningNode;
