@@ -149,6 +149,11 @@ impl TestCluster {
         self.nodes[id as usize - 1].child.is_some()
     }
 
+    /// The OS process id of a running node (to read its `/proc/<pid>/status`).
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.nodes[id as usize - 1].child.as_ref().map(|c| c.id())
+    }
+
     pub fn log_of(&self, id: u64) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log"))).unwrap_or_default()
     }
