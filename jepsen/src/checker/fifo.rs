@@ -424,6 +424,7 @@ mod tests {
         assert_eq!(report.groups, 2);
         assert_eq!(report.redeliveries, 1);
         assert_eq!(report.acknowledged, 5);
+        assert_eq!(report.resent, 1);
     }
 
     #[test]

@@ -272,6 +272,8 @@ pub struct QueueReport {
     pub corrupt: Vec<String>,
     /// Values of unknown outcome that were delivered.
     pub recovered: usize,
+    /// Values carried by more than one send (FIFO retries of unknown outcomes).
+    pub resent: usize,
     /// Deliveries of a message id already delivered before.
     pub redeliveries: usize,
     /// Values returned under more than one message id.
@@ -304,6 +306,7 @@ impl QueueReport {
             failed_but_delivered: Vec::new(),
             corrupt: Vec::new(),
             recovered: 0,
+            resent: 0,
             redeliveries: 0,
             copies: Vec::new(),
             duplicated: Vec::new(),
@@ -420,8 +423,8 @@ impl fmt::Display for QueueReport {
         }
         writeln!(
             f,
-            "  recovered (unknown sends that happened): {}; redeliveries: {}",
-            self.recovered, self.redeliveries
+            "  recovered (unknown sends that happened): {}; resent: {}; redeliveries: {}",
+            self.recovered, self.resent, self.redeliveries
         )?;
         let judged = if fifo { "" } else { " (allowed)" };
         if self.early_redelivery_count > 0 {
@@ -490,6 +493,7 @@ fn check_values(index: &QueueIndex<'_>, report: &mut QueueReport) {
         let sent = !record.sends.is_empty();
         let delivered = !record.deliveries.is_empty();
         report.attempted += usize::from(sent);
+        report.resent += usize::from(record.sends.len() > 1);
         report.delivered += usize::from(delivered);
         report.deliveries += record.deliveries.len();
         let acknowledged = record.acknowledged_at();

@@ -207,6 +207,7 @@ fn queue_json(report: &QueueReport) -> Json {
         "failed_but_delivered": report.failed_but_delivered,
         "corrupt": report.corrupt,
         "recovered": report.recovered,
+        "resent": report.resent,
         "redeliveries": report.redeliveries,
         "copies": report.copies,
         "duplicated": report.duplicated,

@@ -12,8 +12,10 @@
 //! carries. On a FIFO queue a batch goes to one random group, and each message's
 //! `MessageDeduplicationId` is its value: a send of unknown outcome is sent again (by the
 //! next process, through another edge) with the same values and ids, up to
-//! [`MAX_SEND_ATTEMPTS`] times within [`RETRY_WINDOW`] of the first, well inside SQS's
-//! five-minute deduplication window, so the queue must not hold a value twice.
+//! [`MAX_SEND_ATTEMPTS`] times within [`RETRY_WINDOW`] of the first (pausing
+//! [`FAILURE_PAUSE`] times the attempt before each), well inside SQS's five-minute
+//! deduplication window, so the queue must not hold a value twice. After a refused request
+//! a client pauses [`FAILURE_PAUSE`], so a dead edge does not make it spin.
 //!
 //! After the faults are healed a drain receives and deletes until no receive has returned
 //! anything for [`DRAIN_QUIET`] (longer than the visibility timeout, so messages left in
@@ -61,6 +63,10 @@ pub const MAX_SEND_ATTEMPTS: usize = 5;
 
 /// How long after its first attempt a FIFO send may still be retried.
 pub const RETRY_WINDOW: Duration = Duration::from_secs(60);
+
+/// How long a client waits after a refused request, and (times the attempt) before a FIFO
+/// send is retried.
+pub const FAILURE_PAUSE: Duration = Duration::from_millis(100);
 
 /// How long the drain must see nothing before it stops.
 pub const DRAIN_QUIET: Duration = Duration::from_secs(VISIBILITY_SECONDS as u64 + 5);
@@ -214,20 +220,26 @@ impl QueueWorkload {
             return Err("the target has no HTTP edge".into());
         }
         while Instant::now() < stop {
-            match rng.gen_range(0..100) {
+            let outcome = match rng.gen_range(0..100) {
                 0..35 => self.send(&ctx, &mut process, &mut rng, 1, stop).await,
                 35..50 => {
                     let count = rng.gen_range(2..=10);
                     self.send(&ctx, &mut process, &mut rng, count, stop).await
                 }
                 _ => self.consume(&ctx, &mut process, &mut rng).await,
+            };
+            // A refusal (a dead node's refused connection, mostly) comes back at once: do
+            // not spin on it.
+            if outcome == Outcome::Fail {
+                tokio::time::sleep(FAILURE_PAUSE).await;
             }
         }
         Ok(())
     }
 
     /// Sends `count` fresh values (to one random group of a FIFO queue); a FIFO send of
-    /// unknown outcome is sent again with the same values and deduplication ids.
+    /// unknown outcome is sent again with the same values and deduplication ids, after a
+    /// pause that grows with each attempt. Returns the last attempt's outcome.
     async fn send(
         &self,
         ctx: &ClientContext,
@@ -235,7 +247,7 @@ impl QueueWorkload {
         rng: &mut StdRng,
         count: usize,
         stop: Instant,
-    ) {
+    ) -> Outcome {
         let values = self.fresh_values(count);
         let group = match self.kind {
             QueueKind::Fifo => Some(format!("g{}", rng.gen_range(0..FIFO_GROUPS))),
@@ -247,7 +259,7 @@ impl QueueWorkload {
                 .send_once(ctx, process, process.edge(rng), &group, &values)
                 .await;
             if outcome != Outcome::Info {
-                return;
+                return outcome;
             }
             *process = self.next_process(ctx, process);
             let retry = self.kind == QueueKind::Fifo
@@ -255,9 +267,11 @@ impl QueueWorkload {
                 && first.elapsed() < RETRY_WINDOW
                 && Instant::now() < stop;
             if !retry {
-                return;
+                return outcome;
             }
+            tokio::time::sleep(FAILURE_PAUSE * attempt as u32).await;
         }
+        Outcome::Info
     }
 
     /// One SendMessage (one value) or SendMessageBatch (more), recorded.
@@ -335,23 +349,29 @@ impl QueueWorkload {
     }
 
     /// A receive, then deleting what it returned (unless this consumer "crashes").
-    async fn consume(&self, ctx: &ClientContext, process: &mut SqsProcess, rng: &mut StdRng) {
+    /// Returns the receive's outcome.
+    async fn consume(
+        &self,
+        ctx: &ClientContext,
+        process: &mut SqsProcess,
+        rng: &mut StdRng,
+    ) -> Outcome {
         let max = rng.gen_range(1..=10);
         let edge = process.edge(rng);
         let (result, held) = self.receive(ctx, process.id, edge, max).await;
         if result == Outcome::Info {
             *process = self.next_process(ctx, process);
-            return;
+            return result;
         }
         if held.is_empty() || rng.gen_range(0..20) == 0 {
-            return;
+            return result;
         }
         if held.len() > 1 && rng.gen_bool(0.5) {
             let edge = process.edge(rng);
             if self.delete(ctx, process.id, edge, &held).await == Outcome::Info {
                 *process = self.next_process(ctx, process);
             }
-            return;
+            return result;
         }
         for one in held {
             let edge = process.edge(rng);
@@ -359,6 +379,7 @@ impl QueueWorkload {
                 *process = self.next_process(ctx, process);
             }
         }
+        result
     }
 
     /// One ReceiveMessage of up to `max` messages, recorded; the messages it returned that
