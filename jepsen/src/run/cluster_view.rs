@@ -19,6 +19,8 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
 /// Asks the cluster about itself.
 pub struct ClusterView {
     client: Client,
+    /// Data groups leader-targeted faults aim at (empty: any).
+    focus: Vec<u64>,
 }
 
 impl ClusterView {
@@ -28,7 +30,20 @@ impl ClusterView {
         config.connect_timeout = Duration::from_millis(500);
         Ok(ClusterView {
             client: Client::with_config(config).await?,
+            focus: Vec::new(),
         })
+    }
+
+    /// Makes [`ClusterView::random_data_leader`] pick among `groups` (the groups a workload
+    /// lives in), falling back to any data group when none of them has a leader.
+    pub fn focus_on(&mut self, groups: Vec<u64>) {
+        self.focus = groups;
+    }
+
+    /// How many data groups the cluster has, as the node that answers sees it.
+    pub async fn data_groups(&self) -> Option<u64> {
+        let status = self.status().await?;
+        Some(status.groups.iter().filter(|g| g.kind == "data").count() as u64)
     }
 
     /// The cluster's status, or `None` when no node answered in time.
@@ -36,7 +51,8 @@ impl ClusterView {
         self.client.cluster_status().await.ok()
     }
 
-    /// The leader of a random data group, when one is known.
+    /// The leader of a random data group (of the focus groups, when set and one of them
+    /// has a leader), when one is known.
     pub async fn random_data_leader(&self, rng: &mut impl Rng) -> Option<(u64, NodeId)> {
         let status = self.status().await?;
         let led: Vec<(u64, NodeId)> = status
@@ -45,7 +61,16 @@ impl ClusterView {
             .filter(|g| g.kind == "data")
             .filter_map(|g| g.leader.map(|leader| (g.id, leader)))
             .collect();
-        led.choose(rng).copied()
+        let focused: Vec<(u64, NodeId)> = led
+            .iter()
+            .filter(|(group, _)| self.focus.contains(group))
+            .copied()
+            .collect();
+        if focused.is_empty() {
+            led.choose(rng).copied()
+        } else {
+            focused.choose(rng).copied()
+        }
     }
 
     /// Waits until every group has a leader and every node in `nodes` is up, as the node

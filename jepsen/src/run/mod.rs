@@ -242,7 +242,7 @@ async fn drive(
 ) -> anyhow::Result<(History, Checked, RunInfo)> {
     let endpoints = target.endpoints();
     let nodes = target.nodes();
-    let view = ClusterView::new(endpoints.clone())
+    let mut view = ClusterView::new(endpoints.clone())
         .await
         .context("connecting to the cluster")?;
     let ready = view
@@ -296,6 +296,12 @@ async fn drive(
                 anyhow::anyhow!("setting up the {} workload: {e}", options.workload.name())
             })?;
         eprintln!("queue {} ready", queue.name());
+        // Leader-targeted faults aim at the queue's own group.
+        if let Some(groups) = view.data_groups().await.filter(|g| *g > 0) {
+            let group = workload_queue::queue_group(queue.name(), groups);
+            view.focus_on(vec![group]);
+            eprintln!("queue {} lives in data group {group}", queue.name());
+        }
     }
     if options.workload == WorkloadKind::Objects {
         let deadline = Instant::now() + options.ready_timeout;

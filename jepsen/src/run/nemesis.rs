@@ -3,7 +3,9 @@
 //! Schedule: quiet for one interval, then one fault for one interval, then healed, and so
 //! on until the time limit (each interval jittered by ±25% from the seeded RNG). One fault
 //! at a time, drawn from those asked for in shuffled rounds (each once per round):
-//! - kill / pause / slow: one node, half of the time the leader of a random data group.
+//! - kill / pause / slow: one node, half of the time the leader of a random data group
+//!   (of the workload's own groups when it named them: the queue workloads' queue group,
+//!   see `ClusterView::focus_on`).
 //! - zone: both nodes of a random zone killed, restarted at the end.
 //! - partition: halves, majority/minority, the leader of a random data group isolated, a
 //!   whole zone isolated, or a bridge (see [`crate::run::partition`]), also drawn in

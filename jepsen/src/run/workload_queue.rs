@@ -97,6 +97,19 @@ pub fn decode(text: &str, md5_of_body: Option<&str>) -> Value {
         .unwrap_or(GARBLED)
 }
 
+/// The data group a cluster of `data_groups` data groups keeps queue `name` in: the node's
+/// placement (`cluster::routing::group_for_queue`: 64-bit FNV-1a of `queue/<name>`, modulo
+/// the number of data groups, from 1), a published hash fixed for good. The nemesis aims
+/// its leader-targeted faults at this group.
+pub fn queue_group(name: &str, data_groups: u64) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in b"queue/".iter().chain(name.as_bytes()) {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    1 + hash % data_groups.max(1)
+}
+
 /// The name of a run's queue: unique per run start and seed, and a valid SQS name (at most
 /// 80 characters; a FIFO queue's ends in `.fifo`).
 pub fn queue_name(stem: &str, kind: QueueKind) -> String {
@@ -655,6 +668,15 @@ mod tests {
         assert_eq!(decode("042", None), GARBLED);
         assert_eq!(decode("x", None), GARBLED);
         assert_eq!(decode(&u64::MAX.to_string(), None), GARBLED);
+    }
+
+    #[test]
+    fn queues_are_placed_as_the_nodes_place_them() {
+        // FNV-1a of "queue/", computed apart; and two queues of the runs in docs/jepsen.md.
+        assert_eq!(queue_group("", u64::MAX), 1 + 0x5108_4ab4_1d27_b6b5);
+        assert_eq!(queue_group("jepsen-20261123t220639520-94.fifo", 6), 6);
+        assert_eq!(queue_group("jepsen-20261123t215120049-93", 6), 2);
+        assert_eq!(queue_group("x", 0), 1);
     }
 
     #[test]
