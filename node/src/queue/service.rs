@@ -36,8 +36,12 @@ use crate::raft::GroupId;
 pub enum ServiceError {
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// Surely not applied: the request may be sent again.
     #[error("the queue's group is unavailable: {0}")]
     Unavailable(String),
+    /// May or may not have been applied.
+    #[error("{0}")]
+    OutcomeUnknown(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -46,6 +50,7 @@ impl From<RouteError> for ServiceError {
     fn from(e: RouteError) -> Self {
         match e {
             RouteError::UnknownGroup(_) => ServiceError::Internal(e.to_string()),
+            RouteError::OutcomeUnknown(_) => ServiceError::OutcomeUnknown(e.to_string()),
             _ => ServiceError::Unavailable(e.to_string()),
         }
     }

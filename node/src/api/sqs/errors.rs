@@ -103,7 +103,10 @@ impl From<ServiceError> for SqsError {
         match e {
             ServiceError::Queue(q) => q.into(),
             ServiceError::Unavailable(m) => Self::protocol(503, "ServiceUnavailable", m),
-            ServiceError::Internal(m) => Self::protocol(500, "InternalFailure", m),
+            // As S3's edge does: 503 only when the request surely had no effect.
+            ServiceError::OutcomeUnknown(m) | ServiceError::Internal(m) => {
+                Self::protocol(500, "InternalFailure", m)
+            }
         }
     }
 }
