@@ -13,3 +13,5 @@ pub mod latency;
 pub mod limits;
 pub mod report;
 pub mod s3;
+pub mod sdk;
+pub mod sqs;

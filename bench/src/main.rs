@@ -8,6 +8,12 @@
 //! and decode, memcpy, loopback TCP), then for each (object size, clients) runs a
 //! PutObject phase and a GetObject phase through the S3 API, and ends with the ratios of
 //! large-object throughput to those limits.
+//!
+//! `stratus-bench sqs` first measures the limits a queue operation runs into (the disk's
+//! fsync latency and, given the nodes' gRPC endpoints, closed-loop KV puts: one Raft
+//! command each), then for each (queue type, batch size, clients) runs producers and
+//! consumers together on a fresh queue and reports messages per second end to end and
+//! each message's latency from send to receive.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,13 +27,16 @@ use stratus_bench::fsync::FsyncProbe;
 use stratus_bench::kv::{self, KvTarget, PhaseSpec};
 use stratus_bench::limits::{self, ErasureGeometry, Throughput};
 use stratus_bench::report::{
-    self, FsyncReport, Goal, HostReport, KvReport, LimitReport, RatioReport, S3Report,
+    self, FsyncReport, Goal, HostReport, KvReport, LimitReport, RatioReport, S3Report, SqsLimits,
+    SqsReport,
 };
-use stratus_bench::s3::{self, S3Credentials, S3PhaseSpec, S3Target};
+use stratus_bench::s3::{self, S3PhaseSpec, S3Target};
+use stratus_bench::sdk::AwsCredentials;
+use stratus_bench::sqs::{self, QueueType, SqsPhaseSpec, SqsTarget};
 use stratus_client::{parse_endpoint_list, DEFAULT_ENDPOINT};
 
-/// The S3 edge of a node started with the default HTTP port.
-const DEFAULT_S3_ENDPOINT: &str = "http://127.0.0.1:4566";
+/// The HTTP edge (S3 and SQS) of a node started with the default HTTP port.
+const DEFAULT_EDGE_ENDPOINT: &str = "http://127.0.0.1:4566";
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -53,6 +62,165 @@ enum Scenario {
     /// S3 PutObject then GetObject phases through the HTTP edge(s), after measuring the
     /// data path's limits (erasure encode/decode, memcpy, loopback TCP).
     S3(S3Args),
+    /// SQS producers and consumers together (send -> receive -> delete) through the HTTP
+    /// edge(s), by queue type, batch size and clients, after measuring fsync and
+    /// (with --kv-endpoint) the Raft KV put rate.
+    Sqs(SqsArgs),
+}
+
+/// Messages per second end to end the SQS goal asks for with batches of 10 (issue 5).
+const SQS_GOAL_MSGS_PER_S: f64 = 10_000.0;
+
+#[derive(Debug, Args)]
+struct SqsArgs {
+    /// SQS endpoint(s) (a node's HTTP edge), comma-separated; producers and consumers are
+    /// spread over them.
+    #[arg(
+        long,
+        env = "STRATUS_SQS_ENDPOINT",
+        default_value = DEFAULT_EDGE_ENDPOINT,
+        value_parser = EndpointList::parse,
+        value_name = "URLS"
+    )]
+    endpoint: EndpointList,
+
+    /// Access key of the cluster's root credentials.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "test")]
+    access_key: String,
+
+    /// Secret key of the cluster's root credentials.
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        default_value = "test",
+        hide_env_values = true
+    )]
+    secret_key: String,
+
+    /// Region the requests are signed for.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+
+    /// Short preset (about 30 s): clients 1,16, 2 s phases, 0.5 s KV probes. Options
+    /// given explicitly win over the preset.
+    #[arg(long)]
+    quick: bool,
+
+    /// Queue types, comma-separated [default: standard,fifo].
+    #[arg(long, value_delimiter = ',', value_parser = QueueType::parse)]
+    queue_types: Option<Vec<QueueType>>,
+
+    /// Messages per send and most per receive, comma-separated: 1 uses SendMessage and
+    /// DeleteMessage, more the batch calls [default: 1,10].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(u64).range(1..=10)
+    )]
+    batches: Option<Vec<u64>>,
+
+    /// Numbers of producers (and as many consumers), comma-separated [default: 1,16,64].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(u64).range(1..=4096)
+    )]
+    clients: Option<Vec<u64>>,
+
+    /// Length of each phase in seconds [default: 10].
+    #[arg(long, value_parser = parse_duration_secs)]
+    duration_secs: Option<f64>,
+
+    /// Bytes of each message body (the first 34 carry its send time and id).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(34..=262_144))]
+    body_bytes: u64,
+
+    /// FIFO queues: message groups the messages rotate over.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    message_groups: u64,
+
+    /// Most messages producers may be ahead of consumers (sent, not yet received)
+    /// [default: clients x batch, one receive's worth per consumer].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    max_backlog: Option<u64>,
+
+    /// WaitTimeSeconds of each receive (long poll).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(0..=20))]
+    wait_seconds: i32,
+
+    /// Time one request may take before it counts as an error.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_duration_secs)]
+    request_timeout_secs: f64,
+
+    /// gRPC endpoint(s) of the nodes: when given, closed-loop KV puts of the body size
+    /// are measured first (as many in flight as each phase has: 2 x clients), the Raft
+    /// command rate a queue operation is read against.
+    #[arg(long, value_parser = EndpointList::parse, value_name = "URLS")]
+    kv_endpoint: Option<EndpointList>,
+
+    /// Seconds each KV put probe runs [default: 3].
+    #[arg(long, value_parser = parse_duration_secs)]
+    limit_secs: Option<f64>,
+
+    /// Process id of the server (e.g. a `stratusd dev` on this machine): each phase then
+    /// reports the CPU it used, in cores and per message.
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
+
+    #[command(flatten)]
+    fsync: FsyncArgs,
+}
+
+/// The sqs options after the preset and the defaults are applied.
+#[derive(Debug, Clone, PartialEq)]
+struct SqsPlan {
+    queue_types: Vec<QueueType>,
+    batches: Vec<usize>,
+    clients: Vec<usize>,
+    duration: Duration,
+    limit_time: Duration,
+}
+
+impl SqsArgs {
+    fn plan(&self) -> SqsPlan {
+        let (clients, duration_secs, limit_secs) = if self.quick {
+            (vec![1, 16], 2.0, 0.5)
+        } else {
+            (vec![1, 16, 64], 10.0, 3.0)
+        };
+        let to_usize = |v: &Vec<u64>| v.iter().map(|&n| n as usize).collect::<Vec<_>>();
+        SqsPlan {
+            queue_types: self
+                .queue_types
+                .clone()
+                .unwrap_or(vec![QueueType::Standard, QueueType::Fifo]),
+            batches: self.batches.as_ref().map_or(vec![1, 10], to_usize),
+            clients: self.clients.as_ref().map_or(clients, to_usize),
+            duration: Duration::from_secs_f64(self.duration_secs.unwrap_or(duration_secs)),
+            limit_time: Duration::from_secs_f64(self.limit_secs.unwrap_or(limit_secs)),
+        }
+    }
+
+    fn phase_spec(
+        &self,
+        plan: &SqsPlan,
+        queue_type: QueueType,
+        batch: usize,
+        clients: usize,
+    ) -> SqsPhaseSpec {
+        SqsPhaseSpec {
+            queue_type,
+            batch,
+            clients,
+            duration: plan.duration,
+            max_backlog: self.max_backlog.map_or(clients * batch, |b| b as usize),
+            message_groups: self.message_groups as usize,
+            body_bytes: self.body_bytes as usize,
+            wait_seconds: self.wait_seconds,
+            request_timeout: Duration::from_secs_f64(self.request_timeout_secs),
+            server_pid: self.server_pid,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -61,7 +229,7 @@ struct S3Args {
     #[arg(
         long,
         env = "STRATUS_S3_ENDPOINT",
-        default_value = DEFAULT_S3_ENDPOINT,
+        default_value = DEFAULT_EDGE_ENDPOINT,
         value_parser = EndpointList::parse,
         value_name = "URLS"
     )]
@@ -317,6 +485,7 @@ fn main() -> ExitCode {
             Scenario::Kv(args) => run_kv(args).await,
             Scenario::Fsync(args) => run_fsync(&args).await.map(|_| ()),
             Scenario::S3(args) => run_s3(args).await,
+            Scenario::Sqs(args) => run_sqs(args).await,
         }
     });
     match result {
@@ -517,7 +686,7 @@ async fn run_s3(args: S3Args) -> anyhow::Result<()> {
         .map(|dir| (dir, plan.disk_probe_bytes));
     let limits = measure_limits(plan.limit_time, disk).await?;
 
-    let credentials = S3Credentials {
+    let credentials = AwsCredentials {
         access_key: args.access_key.clone(),
         secret_key: args.secret_key.clone(),
         region: args.region.clone(),
@@ -665,6 +834,126 @@ async fn run_s3_phases(
     Ok(rates)
 }
 
+/// What the KV put probe of the sqs scenario measured at one number of requests in flight.
+#[derive(Debug, Clone, Copy)]
+struct KvPutRate {
+    clients: usize,
+    ops_per_s: f64,
+    p50_ms: Option<f64>,
+    server_cpu_ms_per_op: Option<f64>,
+}
+
+async fn measure_kv_puts(
+    endpoints: &[String],
+    in_flight: &[usize],
+    value_bytes: usize,
+    duration: Duration,
+    fsync_p50_ms: Option<f64>,
+    server_pid: Option<u32>,
+) -> anyhow::Result<Vec<KvPutRate>> {
+    let target = KvTarget::connect(endpoints, 1, Duration::from_secs(2)).await?;
+    let mut rates = Vec::new();
+    for &clients in in_flight {
+        eprintln!(
+            "stratus-bench: limit kv_put clients={clients} value_bytes={value_bytes} for {} s",
+            duration.as_secs_f64()
+        );
+        let spec = PhaseSpec {
+            clients,
+            value_bytes,
+            duration,
+            max_ops: 1_000_000,
+            request_timeout: Duration::from_secs(10),
+        };
+        let meter = CpuMeter::start(server_pid);
+        let puts = kv::run_puts(&target, &spec).await;
+        let line = KvReport::new("kv_put", clients, value_bytes, &puts, fsync_p50_ms)
+            .with_server_cpu(meter.stop().server_s);
+        report::emit(&line)?;
+        rates.push(KvPutRate {
+            clients,
+            ops_per_s: line.ops_per_s,
+            p50_ms: line.p50_ms,
+            server_cpu_ms_per_op: line.server_cpu_ms_per_op,
+        });
+    }
+    Ok(rates)
+}
+
+async fn run_sqs(args: SqsArgs) -> anyhow::Result<()> {
+    let plan = args.plan();
+    report::emit(&HostReport::now("start"))?;
+    let fsync_p50_ms = run_fsync(&args.fsync).await?;
+
+    // A phase with c clients has c sends and c receives or deletes in flight.
+    let mut in_flight: Vec<usize> = plan.clients.iter().map(|&c| 2 * c).collect();
+    in_flight.sort_unstable();
+    in_flight.dedup();
+    let kv_rates = match &args.kv_endpoint {
+        Some(endpoints) => {
+            measure_kv_puts(
+                &endpoints.0,
+                &in_flight,
+                args.body_bytes as usize,
+                plan.limit_time,
+                fsync_p50_ms,
+                args.server_pid,
+            )
+            .await?
+        }
+        None => Vec::new(),
+    };
+
+    let credentials = AwsCredentials {
+        access_key: args.access_key.clone(),
+        secret_key: args.secret_key.clone(),
+        region: args.region.clone(),
+    };
+    let target = SqsTarget::new(&args.endpoint.0, &credentials, Duration::from_secs(2));
+    eprintln!(
+        "stratus-bench: sqs through {} endpoint(s): {}",
+        target.endpoint_count(),
+        args.endpoint.0.join(",")
+    );
+    for &queue_type in &plan.queue_types {
+        for &batch in &plan.batches {
+            for &clients in &plan.clients {
+                let spec = args.phase_spec(&plan, queue_type, batch, clients);
+                let name = target.queue_name(queue_type, batch, clients);
+                let url = target
+                    .create_queue(&name, queue_type)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot create queue {name}: {e}"))?;
+                eprintln!(
+                    "stratus-bench: sqs {} batch={batch} clients={clients} for {:.1} s on {url}",
+                    queue_type.as_str(),
+                    plan.duration.as_secs_f64()
+                );
+                let outcome = sqs::run_phase(&target, &url, &spec).await;
+                let kv = kv_rates.iter().find(|k| k.clients == 2 * clients);
+                let limits = SqsLimits {
+                    fsync_p50_ms,
+                    kv_put_ops_per_s: kv.map(|k| k.ops_per_s),
+                    kv_put_p50_ms: kv.and_then(|k| k.p50_ms),
+                    kv_put_server_cpu_ms_per_op: kv.and_then(|k| k.server_cpu_ms_per_op),
+                    goal_msgs_per_s: (batch == 10).then_some(SQS_GOAL_MSGS_PER_S),
+                };
+                report::emit(&SqsReport::new(
+                    &spec,
+                    target.endpoint_count(),
+                    &outcome,
+                    limits,
+                ))?;
+                if let Err(e) = target.delete_queue(&url).await {
+                    eprintln!("stratus-bench: could not delete queue {name}: {e}");
+                }
+            }
+        }
+    }
+    report::emit(&HostReport::now("end"))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -767,6 +1056,80 @@ mod tests {
             &["s3", "--limit-secs", "-1"],
             &["s3", "--max-bytes-per-phase", "lots"],
             &["s3", "--endpoint", "ftp://x"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn sqs_args(args: &[&str]) -> Result<SqsArgs, clap::Error> {
+        match parse(args)?.scenario {
+            Scenario::Sqs(sqs) => Ok(sqs),
+            _ => panic!("not sqs"),
+        }
+    }
+
+    #[test]
+    fn sqs_defaults_and_the_quick_preset() {
+        let args = sqs_args(&["sqs"]).unwrap();
+        assert_eq!(args.endpoint.0, vec!["http://127.0.0.1:4566"]);
+        assert!(args.kv_endpoint.is_none());
+        let plan = args.plan();
+        assert_eq!(plan.queue_types, vec![QueueType::Standard, QueueType::Fifo]);
+        assert_eq!(plan.batches, vec![1, 10]);
+        assert_eq!(plan.clients, vec![1, 16, 64]);
+        assert_eq!(plan.duration, Duration::from_secs(10));
+        let spec = args.phase_spec(&plan, QueueType::Fifo, 10, 16);
+        assert_eq!(spec.max_backlog, 160);
+        assert_eq!(spec.message_groups, 64);
+        assert_eq!(spec.body_bytes, 256);
+        assert_eq!(spec.wait_seconds, 1);
+
+        let quick = sqs_args(&["sqs", "--quick", "--batches", "10"]).unwrap();
+        let quick_plan = quick.plan();
+        assert_eq!(quick_plan.clients, vec![1, 16]);
+        assert_eq!(quick_plan.batches, vec![10]);
+        assert_eq!(quick_plan.duration, Duration::from_secs(2));
+        assert!(quick_plan.limit_time < plan.limit_time);
+    }
+
+    #[test]
+    fn sqs_full_command_line_and_bad_input() {
+        let args = sqs_args(&[
+            "sqs",
+            "--endpoint",
+            "http://127.0.0.1:14566,http://127.0.0.1:14567",
+            "--kv-endpoint",
+            "http://127.0.0.1:17000",
+            "--queue-types",
+            "fifo",
+            "--clients",
+            "2,8",
+            "--max-backlog",
+            "100",
+            "--message-groups",
+            "8",
+            "--server-pid",
+            "42",
+            "--fsync-dir",
+            "/data",
+        ])
+        .unwrap();
+        assert_eq!(args.endpoint.0.len(), 2);
+        assert_eq!(args.kv_endpoint.as_ref().map(|e| e.0.len()), Some(1));
+        assert_eq!(args.server_pid, Some(42));
+        assert_eq!(args.fsync.fsync_dir, Some(PathBuf::from("/data")));
+        let plan = args.plan();
+        assert_eq!(plan.queue_types, vec![QueueType::Fifo]);
+        let spec = args.phase_spec(&plan, QueueType::Fifo, 1, 8);
+        assert_eq!((spec.max_backlog, spec.message_groups), (100, 8));
+        for bad in [
+            &["sqs", "--batches", "11"][..],
+            &["sqs", "--batches", "0"],
+            &["sqs", "--queue-types", "lifo"],
+            &["sqs", "--clients", "0"],
+            &["sqs", "--body-bytes", "10"],
+            &["sqs", "--wait-seconds", "21"],
+            &["sqs", "--kv-endpoint", "ftp://x"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }

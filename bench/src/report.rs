@@ -14,6 +14,7 @@ use crate::kv::PhaseOutcome;
 use crate::latency::LatencySummary;
 use crate::limits::Throughput;
 use crate::s3::S3Outcome;
+use crate::sqs::{RequestTally, SqsOutcome, SqsPhaseSpec};
 
 /// `{"bench":"fsync",...}`: the disk's durable-write latency.
 #[derive(Debug, Clone, Serialize)]
@@ -75,9 +76,27 @@ pub struct KvReport {
     /// The first error seen, to tell a down cluster from a slow one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_sample: Option<String>,
+    /// When the server's CPU was measured (the sqs scenario's probe): its CPU seconds in
+    /// the phase and milliseconds of it per successful request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_ms_per_op: Option<f64>,
 }
 
 impl KvReport {
+    /// Adds the server's CPU seconds over the phase.
+    pub fn with_server_cpu(self, server_s: Option<f64>) -> Self {
+        let ops = self.ops;
+        Self {
+            server_cpu_s: server_s.map(|s| round(s, 2)),
+            server_cpu_ms_per_op: server_s
+                .filter(|_| ops > 0)
+                .map(|s| round(s * 1000.0 / ops as f64, 4)),
+            ..self
+        }
+    }
+
     pub fn new(
         bench: &'static str,
         clients: usize,
@@ -109,6 +128,8 @@ impl KvReport {
             fsync_p50_ms,
             ratio_p50_vs_fsync: ratio,
             error_sample: outcome.error_sample.clone(),
+            server_cpu_s: None,
+            server_cpu_ms_per_op: None,
         }
     }
 }
@@ -194,6 +215,200 @@ impl S3Report {
                 .server_s
                 .filter(|_| outcome.bytes > 0)
                 .map(|s| round(s / (outcome.bytes as f64 / 1e9), 3)),
+            server_runq_wait_s: cpu.server_runq_wait_s.map(|s| round(s, 2)),
+        }
+    }
+}
+
+/// `{"bench":"sqs",...}`: one phase of producers and consumers on one queue.
+///
+/// Rates count what was answered within the phase's window; `msgs_per_s` counts messages
+/// whose delete was acknowledged (sent, received and deleted: end to end).
+#[derive(Debug, Clone, Serialize)]
+pub struct SqsReport {
+    pub bench: &'static str,
+    /// `standard` or `fifo`.
+    pub queue_type: &'static str,
+    /// Messages per send, and most per receive.
+    pub batch: usize,
+    /// Producers, and as many consumers.
+    pub clients: usize,
+    pub endpoints: usize,
+    /// FIFO only: message groups the messages rotate over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_groups: Option<usize>,
+    pub body_bytes: usize,
+    /// Most messages producers may be ahead of consumers.
+    pub max_backlog: usize,
+    pub duration_s: f64,
+    /// Messages received and deleted, and that per second.
+    pub msgs: u64,
+    pub msgs_per_s: f64,
+    /// `msgs_per_s` over the first and the second half of the window.
+    pub msgs_per_s_first_half: f64,
+    pub msgs_per_s_second_half: f64,
+    pub sent_msgs_per_s: f64,
+    pub received_msgs_per_s: f64,
+    pub send_requests_per_s: f64,
+    pub receive_requests_per_s: f64,
+    pub delete_requests_per_s: f64,
+    /// Sends, receives and deletes per second: each is one Raft command of the queue's
+    /// group.
+    pub requests_per_s: f64,
+    /// Receives answered without a message (long polls that timed out).
+    pub empty_receives: u64,
+    /// End to end: the producer starting the send to a consumer holding the message.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// Latency of the requests themselves (receives: those that returned messages).
+    pub send_p50_ms: Option<f64>,
+    pub send_p99_ms: Option<f64>,
+    pub receive_p50_ms: Option<f64>,
+    pub receive_p99_ms: Option<f64>,
+    pub delete_p50_ms: Option<f64>,
+    pub delete_p99_ms: Option<f64>,
+    /// Failed or timed-out requests plus failed batch entries, by kind and in all.
+    pub errors: u64,
+    pub send_errors: u64,
+    pub receive_errors: u64,
+    pub delete_errors: u64,
+    /// Received messages this phase did not send (should be 0).
+    pub foreign_messages: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_sample: Option<String>,
+    /// The goal for this batch size (issue 5: 10,000 msg/s with batches of 10), the
+    /// phase's `msgs_per_s` divided by it, and whether it was met.
+    pub goal_msgs_per_s: Option<f64>,
+    pub ratio_to_goal: Option<f64>,
+    pub met: Option<bool>,
+    /// Same-run limits: the disk's fsync p50, and closed-loop KV puts (each one Raft
+    /// command) per second with as many requests in flight as this phase (2 x clients).
+    pub fsync_p50_ms: Option<f64>,
+    pub kv_put_ops_per_s: Option<f64>,
+    pub kv_put_p50_ms: Option<f64>,
+    /// Server CPU per KV put in that probe (one Raft command end to end), and per request
+    /// (send, receive or delete: one Raft command each) in this phase.
+    pub kv_put_server_cpu_ms_per_op: Option<f64>,
+    pub server_cpu_ms_per_request: Option<f64>,
+    /// CPU seconds the benchmark itself used in the window.
+    pub client_cpu_s: Option<f64>,
+    /// CPU the server (`--server-pid`) used in the window: seconds, cores, and
+    /// milliseconds per message end to end.
+    pub server_cpu_s: Option<f64>,
+    pub server_cores: Option<f64>,
+    pub server_cpu_ms_per_msg: Option<f64>,
+    /// The same over the first and the second half of the window: a cost per message
+    /// that grows while messages pass through the queue shows here, whatever the load.
+    pub server_cpu_ms_per_msg_first_half: Option<f64>,
+    pub server_cpu_ms_per_msg_second_half: Option<f64>,
+    /// Seconds the server's threads were ready to run but waited for a CPU.
+    pub server_runq_wait_s: Option<f64>,
+}
+
+/// The limits an SQS phase is read against, measured in the same run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SqsLimits {
+    pub fsync_p50_ms: Option<f64>,
+    pub kv_put_ops_per_s: Option<f64>,
+    pub kv_put_p50_ms: Option<f64>,
+    pub kv_put_server_cpu_ms_per_op: Option<f64>,
+    pub goal_msgs_per_s: Option<f64>,
+}
+
+impl SqsReport {
+    pub fn new(
+        spec: &SqsPhaseSpec,
+        endpoints: usize,
+        outcome: &SqsOutcome,
+        limits: SqsLimits,
+    ) -> Self {
+        let window = outcome.window;
+        let seconds = window.as_secs_f64();
+        let per_s = |count: u64| round(rate(count as f64, window), 1);
+        let summary = LatencySummary::from_samples(outcome.end_to_end.clone());
+        let p = |tally: &RequestTally| LatencySummary::from_samples(tally.latencies.clone());
+        let (send, receive, delete) =
+            (p(&outcome.sends), p(&outcome.receives), p(&outcome.deletes));
+        let ms =
+            |s: Option<LatencySummary>, f: fn(&LatencySummary) -> f64| s.map(|s| round(f(&s), 3));
+        let msgs = outcome.completed();
+        let first_half = outcome.completed_first_half;
+        let requests =
+            outcome.sends.requests + outcome.receives.requests + outcome.deletes.requests;
+        let msgs_per_s = rate(msgs as f64, window);
+        let goal = limits.goal_msgs_per_s.filter(|g| *g > 0.0);
+        let cpu = outcome.cpu;
+        let half = outcome.cpu_first_half;
+        let per_msg = |server_s: Option<f64>, msgs: u64| {
+            server_s
+                .filter(|_| msgs > 0)
+                .map(|s| round(s * 1000.0 / msgs as f64, 4))
+        };
+        Self {
+            bench: "sqs",
+            queue_type: spec.queue_type.as_str(),
+            batch: spec.batch,
+            clients: spec.clients,
+            endpoints,
+            message_groups: (spec.queue_type == crate::sqs::QueueType::Fifo)
+                .then_some(spec.message_groups),
+            body_bytes: spec.body_bytes,
+            max_backlog: spec.max_backlog,
+            duration_s: round(seconds, 3),
+            msgs,
+            msgs_per_s: round(msgs_per_s, 1),
+            msgs_per_s_first_half: round(rate(first_half as f64, window / 2), 1),
+            msgs_per_s_second_half: round(
+                rate(msgs.saturating_sub(first_half) as f64, window / 2),
+                1,
+            ),
+            sent_msgs_per_s: per_s(outcome.sends.messages),
+            received_msgs_per_s: per_s(outcome.receives.messages),
+            send_requests_per_s: per_s(outcome.sends.requests),
+            receive_requests_per_s: per_s(outcome.receives.requests),
+            delete_requests_per_s: per_s(outcome.deletes.requests),
+            requests_per_s: per_s(requests),
+            empty_receives: outcome.empty_receives,
+            p50_ms: ms(summary, |s| s.p50_ms),
+            p99_ms: ms(summary, |s| s.p99_ms),
+            p999_ms: ms(summary, |s| s.p999_ms),
+            max_ms: ms(summary, |s| s.max_ms),
+            send_p50_ms: ms(send, |s| s.p50_ms),
+            send_p99_ms: ms(send, |s| s.p99_ms),
+            receive_p50_ms: ms(receive, |s| s.p50_ms),
+            receive_p99_ms: ms(receive, |s| s.p99_ms),
+            delete_p50_ms: ms(delete, |s| s.p50_ms),
+            delete_p99_ms: ms(delete, |s| s.p99_ms),
+            errors: outcome.errors(),
+            send_errors: outcome.sends.errors,
+            receive_errors: outcome.receives.errors,
+            delete_errors: outcome.deletes.errors,
+            foreign_messages: outcome.foreign_messages,
+            error_sample: outcome.error_sample.clone(),
+            goal_msgs_per_s: goal,
+            ratio_to_goal: goal.map(|g| round(msgs_per_s / g, 3)),
+            met: goal.map(|g| msgs_per_s >= g),
+            fsync_p50_ms: limits.fsync_p50_ms,
+            kv_put_ops_per_s: limits.kv_put_ops_per_s,
+            kv_put_p50_ms: limits.kv_put_p50_ms,
+            kv_put_server_cpu_ms_per_op: limits.kv_put_server_cpu_ms_per_op,
+            server_cpu_ms_per_request: per_msg(cpu.server_s, requests),
+            client_cpu_s: cpu.client_s.map(|s| round(s, 2)),
+            server_cpu_s: cpu.server_s.map(|s| round(s, 2)),
+            server_cores: cpu
+                .server_s
+                .filter(|_| seconds > 0.0)
+                .map(|s| round(s / seconds, 2)),
+            server_cpu_ms_per_msg: per_msg(cpu.server_s, msgs),
+            server_cpu_ms_per_msg_first_half: per_msg(half.server_s, first_half),
+            server_cpu_ms_per_msg_second_half: per_msg(
+                cpu.server_s
+                    .zip(half.server_s)
+                    .map(|(all, first)| (all - first).max(0.0)),
+                msgs.saturating_sub(first_half),
+            ),
             server_runq_wait_s: cpu.server_runq_wait_s.map(|s| round(s, 2)),
         }
     }
@@ -413,6 +628,9 @@ mod tests {
         assert_eq!(json["errors"], 1);
         assert_eq!(json["ratio_p50_vs_fsync"], 2.0);
         assert!(json.get("misses").is_none());
+        assert!(json.get("server_cpu_ms_per_op").is_none());
+        let with_cpu = report.clone().with_server_cpu(Some(0.02));
+        assert_eq!(with_cpu.server_cpu_ms_per_op, Some(5.0));
         assert!(json.get("error_sample").is_none());
         let line = serde_json::to_string(&report).unwrap();
         assert!(!line.contains('\n'));
@@ -499,6 +717,101 @@ mod tests {
         assert!(json.get("first_byte_p50_ms").is_none());
         assert!(json["server_cores"].is_null());
         assert!(json.get("error_sample").is_none());
+    }
+
+    #[test]
+    fn sqs_line_rates_latencies_goal_and_cpu() {
+        use crate::sqs::QueueType;
+        let ms = |v: &[u64]| v.iter().map(|&v| Duration::from_millis(v)).collect();
+        let tally = |requests, messages, latencies: &[u64], errors| RequestTally {
+            requests,
+            messages,
+            latencies: ms(latencies),
+            errors,
+        };
+        let outcome = SqsOutcome {
+            end_to_end: ms(&[4, 2, 8, 6]),
+            sends: tally(2, 20, &[1, 3], 1),
+            receives: tally(4, 18, &[2, 2, 2, 2], 0),
+            deletes: tally(2, 16, &[1, 1], 2),
+            empty_receives: 1,
+            foreign_messages: 0,
+            completed_first_half: 10,
+            window: Duration::from_secs(2),
+            cpu: CpuUse {
+                client_s: Some(0.5),
+                server_s: Some(1.6),
+                server_runq_wait_s: Some(0.25),
+            },
+            cpu_first_half: CpuUse {
+                client_s: Some(0.2),
+                server_s: Some(0.4),
+                server_runq_wait_s: Some(0.1),
+            },
+            error_sample: Some("boom".into()),
+        };
+        let spec = SqsPhaseSpec {
+            queue_type: QueueType::Fifo,
+            batch: 10,
+            clients: 4,
+            duration: Duration::from_secs(2),
+            max_backlog: 160,
+            message_groups: 64,
+            body_bytes: 256,
+            wait_seconds: 1,
+            request_timeout: Duration::from_secs(10),
+            server_pid: Some(1),
+        };
+        let limits = SqsLimits {
+            fsync_p50_ms: Some(0.1),
+            kv_put_ops_per_s: Some(1000.0),
+            kv_put_p50_ms: Some(1.5),
+            kv_put_server_cpu_ms_per_op: Some(2.0),
+            goal_msgs_per_s: Some(10.0),
+        };
+        let json = serde_json::to_value(SqsReport::new(&spec, 6, &outcome, limits)).unwrap();
+        assert_eq!(json["bench"], "sqs");
+        assert_eq!(json["queue_type"], "fifo");
+        assert_eq!(json["message_groups"], 64);
+        assert_eq!(json["msgs"], 16);
+        assert_eq!(json["msgs_per_s"], 8.0);
+        assert_eq!(json["msgs_per_s_first_half"], 10.0);
+        assert_eq!(json["msgs_per_s_second_half"], 6.0);
+        assert_eq!(json["sent_msgs_per_s"], 10.0);
+        assert_eq!(json["received_msgs_per_s"], 9.0);
+        assert_eq!(json["send_requests_per_s"], 1.0);
+        assert_eq!(json["requests_per_s"], 4.0);
+        assert_eq!(json["p50_ms"], 4.0);
+        assert_eq!(json["p99_ms"], 8.0);
+        assert_eq!(json["send_p99_ms"], 3.0);
+        assert_eq!(json["errors"], 3);
+        assert_eq!(json["delete_errors"], 2);
+        assert_eq!(json["ratio_to_goal"], 0.8);
+        assert_eq!(json["met"], false);
+        assert_eq!(json["server_cores"], 0.8);
+        assert_eq!(json["server_cpu_ms_per_msg"], 100.0);
+        assert_eq!(json["server_cpu_ms_per_msg_first_half"], 40.0);
+        assert_eq!(json["server_cpu_ms_per_msg_second_half"], 200.0);
+        assert_eq!(json["kv_put_ops_per_s"], 1000.0);
+        assert_eq!(json["kv_put_server_cpu_ms_per_op"], 2.0);
+        assert_eq!(json["server_cpu_ms_per_request"], 200.0);
+
+        let standard = SqsPhaseSpec {
+            queue_type: QueueType::Standard,
+            batch: 1,
+            ..spec
+        };
+        let json = serde_json::to_value(SqsReport::new(
+            &standard,
+            6,
+            &SqsOutcome::default(),
+            SqsLimits::default(),
+        ))
+        .unwrap();
+        assert!(json.get("message_groups").is_none());
+        assert!(json["goal_msgs_per_s"].is_null() && json["met"].is_null());
+        assert!(json["p50_ms"].is_null() && json["server_cpu_ms_per_msg"].is_null());
+        assert_eq!(json["msgs_per_s"], 0.0);
     }
 
     #[test]

@@ -23,13 +23,14 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig};
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use rand::Rng;
 use tokio::task::JoinSet;
+
+use crate::sdk::{error_text, AwsCredentials};
 
 /// Every bucket this benchmark makes starts with this.
 pub const BUCKET_PREFIX: &str = "stratus-bench-";
@@ -40,19 +41,8 @@ const KEY_POOL_LIMIT: usize = 100_000;
 /// Pause after a failed request, so a down cluster does not turn into a busy loop.
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
 
-/// Longest error text kept in a result line.
-const ERROR_SAMPLE_CHARS: usize = 400;
-
 /// Keys per DeleteObjects request (the S3 maximum).
 const DELETE_BATCH: usize = 1000;
-
-/// Who the benchmark is to the cluster.
-#[derive(Debug, Clone)]
-pub struct S3Credentials {
-    pub access_key: String,
-    pub secret_key: String,
-    pub region: String,
-}
 
 /// SDK clients for the edges, and this run's bucket.
 #[derive(Debug, Clone)]
@@ -66,7 +56,7 @@ impl S3Target {
     /// is contacted yet: [`S3Target::create_bucket`] is the first request.
     pub fn new(
         endpoints: &[String],
-        credentials: &S3Credentials,
+        credentials: &AwsCredentials,
         connect_timeout: Duration,
     ) -> Self {
         let clients = endpoints
@@ -165,7 +155,7 @@ impl S3Target {
     }
 }
 
-fn sdk_client(endpoint: &str, credentials: &S3Credentials, connect_timeout: Duration) -> Client {
+fn sdk_client(endpoint: &str, credentials: &AwsCredentials, connect_timeout: Duration) -> Client {
     let http = aws_smithy_http_client::Builder::new().build_http();
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -413,20 +403,6 @@ pub fn phase_prefix(object_bytes: usize, clients: usize) -> String {
     format!("{object_bytes}b-{clients}c/")
 }
 
-/// An SDK error with its causes, bounded in length.
-fn error_text(error: &(impl std::error::Error + 'static)) -> String {
-    let mut text = format!("{}", DisplayErrorContext(error));
-    if text.len() > ERROR_SAMPLE_CHARS {
-        let mut end = ERROR_SAMPLE_CHARS;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,7 +415,7 @@ mod tests {
 
     #[test]
     fn bucket_names_are_valid_s3_names() {
-        let credentials = S3Credentials {
+        let credentials = AwsCredentials {
             access_key: "a".into(),
             secret_key: "b".into(),
             region: "us-east-1".into(),
@@ -461,18 +437,9 @@ mod tests {
         assert_eq!(target.endpoint_count(), 2);
     }
 
-    #[test]
-    fn long_errors_are_cut() {
-        let long = std::io::Error::other("x".repeat(1000));
-        let text = error_text(&long);
-        assert!(text.chars().count() <= ERROR_SAMPLE_CHARS + 1);
-        assert!(text.ends_with('…'));
-        assert!(error_text(&std::io::Error::other("short")).starts_with("short"));
-    }
-
     #[tokio::test]
     async fn an_unreachable_edge_is_counted_as_errors_not_a_hang() {
-        let credentials = S3Credentials {
+        let credentials = AwsCredentials {
             access_key: "a".into(),
             secret_key: "b".into(),
             region: "us-east-1".into(),
