@@ -76,15 +76,7 @@ impl Mover {
         request_id: Option<u128>,
     ) -> Result<QueueReply, ServiceError> {
         let group = group_for_queue(queue.as_str(), self.directory.data_groups);
-        let envelope =
-            crate::raft::codec::encode(&crate::data_group::DataCommand::Queue(Box::new(command)));
-        let bytes = match request_id {
-            Some(id) => self.router.write_once(group, envelope, id).await?,
-            None => self.router.write(group, envelope).await?,
-        };
-        let result: super::state::QueueResult =
-            crate::raft::codec::decode(&bytes).map_err(ServiceError::Internal)?;
-        Ok(result?)
+        super::service::propose(&self.router, group, command, request_id).await
     }
 
     /// Enqueue in the destination, then remove from the source.
@@ -224,7 +216,7 @@ impl QueueWorker {
                 handle,
                 max: rate.unwrap_or(DEFAULT_MOVE_RATE),
             };
-            if let QueueReply::Taken(moves) = self.service.command_in(group, take, None).await? {
+            if let QueueReply::Taken(moves) = self.service.command_in(group, take).await? {
                 for m in moves {
                     mover.complete(m).await?;
                 }
@@ -233,7 +225,7 @@ impl QueueWorker {
         if sweep {
             for queue in queues {
                 self.service
-                    .command_in(group, QueueCommand::Sweep { name: queue }, None)
+                    .command_in(group, QueueCommand::Sweep { name: queue })
                     .await?;
             }
         }

@@ -154,6 +154,23 @@ pub fn check_batch(ids: &[&str], total_bytes: usize, entry_name: &str) -> Result
     Ok(())
 }
 
+/// Propose `command` to the queue's `group` and decode its result; with a `request_id`
+/// the command is applied at most once however often it is sent.
+pub(super) async fn propose(
+    router: &Router,
+    group: GroupId,
+    command: QueueCommand,
+    request_id: Option<u128>,
+) -> Result<QueueReply> {
+    let envelope = codec::encode(&DataCommand::Queue(Box::new(command)));
+    let bytes = match request_id {
+        Some(id) => router.write_once(group, envelope, id).await?,
+        None => router.write(group, envelope).await?,
+    };
+    let result: QueueResult = codec::decode(&bytes).map_err(ServiceError::Internal)?;
+    Ok(result?)
+}
+
 /// How an edge that does not replicate a queue's group waits for its sends.
 #[async_trait::async_trait]
 pub trait RemoteWait: Send + Sync + 'static {
@@ -202,19 +219,12 @@ impl QueueService {
         &self,
         group: GroupId,
         command: QueueCommand,
-        request_id: Option<u128>,
     ) -> Result<QueueReply> {
-        let envelope = codec::encode(&DataCommand::Queue(Box::new(command)));
-        let bytes = match request_id {
-            Some(id) => self.router.write_once(group, envelope, id).await?,
-            None => self.router.write(group, envelope).await?,
-        };
-        let result: QueueResult = codec::decode(&bytes).map_err(ServiceError::Internal)?;
-        Ok(result?)
+        propose(&self.router, group, command, None).await
     }
 
     async fn command(&self, command: QueueCommand) -> Result<QueueReply> {
-        self.command_in(self.group_of(command.queue()), command, None)
+        self.command_in(self.group_of(command.queue()), command)
             .await
     }
 
@@ -477,7 +487,7 @@ impl QueueService {
                 nonces: (0..max).map(|_| rand::random::<u64>() | 1).collect(),
                 attempt_id: attempt_id.clone(),
             };
-            let received = match self.command_in(group, command, None).await? {
+            let received = match self.command_in(group, command).await? {
                 QueueReply::Received(r) => r,
                 other => return Err(Self::unexpected(other)),
             };
