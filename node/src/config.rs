@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::NodeInfo;
 
 pub const ENV_PREFIX: &str = "STRATUS_";
-const TOP_LEVEL_FIELDS: [&str; 13] = [
+const TOP_LEVEL_FIELDS: [&str; 14] = [
     "node_id",
     "zone",
     "data_dir",
@@ -29,6 +29,7 @@ const TOP_LEVEL_FIELDS: [&str; 13] = [
     "limits",
     "request_timeout_ms",
     "object",
+    "stream",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +77,9 @@ pub struct NodeConfig {
     /// The object store's background workers (repair, scrub, orphan sweep).
     #[serde(default)]
     pub object: ObjectConfig,
+    /// The stream store (Kinesis): retention clock and worker pacing.
+    #[serde(default)]
+    pub stream: StreamConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,12 +132,36 @@ impl Default for RaftSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     pub max_value_bytes: usize,
+    /// Refuse stream writes over 1 MiB/s or 1,000 records/s per shard
+    /// (ProvisionedThroughputExceededException), as Kinesis does.
+    pub enforce_shard_throughput: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_value_bytes: crate::kv::model::DEFAULT_MAX_VALUE_BYTES,
+            enforce_shard_throughput: false,
+        }
+    }
+}
+
+/// `[stream]`: the stream store's clock and worker (`stream::worker`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    /// Seconds in a retention hour: 3600, or less to make retention pass quickly in tests.
+    pub seconds_per_hour: u64,
+    /// How often each data group's leader trims records past retention and drops the
+    /// logs of deleted streams (and the meta leader finishes stalled reshards).
+    pub worker_interval_ms: u64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            seconds_per_hour: 3600,
+            worker_interval_ms: 60_000,
         }
     }
 }
@@ -298,6 +326,12 @@ impl NodeConfig {
         }
         if self.request_timeout_ms < 100 {
             return invalid("request_timeout_ms must be at least 100".into());
+        }
+        if self.stream.seconds_per_hour == 0 || self.stream.worker_interval_ms < 100 {
+            return invalid(
+                "stream.seconds_per_hour must be at least 1 and stream.worker_interval_ms at least 100"
+                    .into(),
+            );
         }
         let o = &self.object;
         if o.repair_interval_ms < 100 || o.gc_interval_ms < 100 || o.scrub_interval_ms < 100 {
@@ -499,6 +533,27 @@ secret_key = "sk"
         assert!(err(&[("STRATUS_OBJECT__ORPHAN_GRACE_MS", "10")]).contains("orphan_grace_ms"));
         assert!(err(&[("STRATUS_OBJECT__GC_INTERVAL_MS", "0")]).contains("gc_interval_ms"));
         assert!(err(&[("STRATUS_OBJECT__BOGUS", "1")]).contains("bogus"));
+    }
+
+    #[test]
+    fn stream_settings_have_defaults_overrides_and_bounds() {
+        let c = load(GOOD, &[]).unwrap();
+        assert_eq!(c.stream, StreamConfig::default());
+        assert!(!c.limits.enforce_shard_throughput);
+        let c = load(
+            GOOD,
+            &[
+                ("STRATUS_STREAM__SECONDS_PER_HOUR", "1"),
+                ("STRATUS_STREAM__WORKER_INTERVAL_MS", "200"),
+                ("STRATUS_LIMITS__ENFORCE_SHARD_THROUGHPUT", "true"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.stream.seconds_per_hour, 1);
+        assert_eq!(c.stream.worker_interval_ms, 200);
+        assert!(c.limits.enforce_shard_throughput);
+        let err = load(GOOD, &[("STRATUS_STREAM__SECONDS_PER_HOUR", "0")]).unwrap_err();
+        assert!(err.to_string().contains("seconds_per_hour"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The state machine of a data group: each service's share of the group's state, chosen
-//! by the command's envelope. New services (objects, queues, streams) add a variant here.
+//! by the command's envelope. New services add a variant here.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use crate::queue::signals::QueueSignals;
 use crate::queue::state::{QueueCommand, QueueQuery};
 use crate::raft::{codec, ApplyContext, GroupId, ServiceState};
 use crate::store::{StateRead, StateTxn, StoreError};
+use crate::stream::state::{StreamCommand, StreamQuery};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum DataCommand {
@@ -19,6 +20,8 @@ pub enum DataCommand {
     Object(Box<ObjectCommand>),
     /// Answered with a `queue::state::QueueResult`.
     Queue(Box<QueueCommand>),
+    /// Answered with a `stream::state::StreamReply`.
+    Stream(Box<StreamCommand>),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,6 +31,8 @@ pub enum DataQuery {
     Object(ObjectQuery),
     /// Answered with a `queue::state::QueueQueryReply`.
     Queue(QueueQuery),
+    /// Answered with a `stream::state::StreamQueryReply`.
+    Stream(StreamQuery),
 }
 
 /// One data group's state machine. Besides applying, it tells long polls waiting on this
@@ -94,6 +99,9 @@ impl ServiceState for DataGroupState {
                 codec::encode(&crate::object::state::apply(txn, *cmd, ctx)?)
             }
             Ok(DataCommand::Queue(cmd)) => self.apply_queue(txn, *cmd, ctx)?,
+            Ok(DataCommand::Stream(cmd)) => {
+                codec::encode(&crate::stream::state::apply(txn, *cmd, ctx)?)
+            }
             Err(e) => codec::encode(&KvReply::Rejected(e)),
         })
     }
@@ -103,6 +111,7 @@ impl ServiceState for DataGroupState {
             Ok(DataQuery::Kv(q)) => codec::encode(&crate::kv::state::read(state, q)?),
             Ok(DataQuery::Object(q)) => codec::encode(&crate::object::state::read(state, q)?),
             Ok(DataQuery::Queue(q)) => codec::encode(&crate::queue::state::read(state, q)?),
+            Ok(DataQuery::Stream(q)) => codec::encode(&crate::stream::state::read(state, q)?),
             Err(e) => codec::encode(&KvReply::Rejected(e)),
         })
     }

@@ -66,6 +66,7 @@ pub fn dev_configs(opts: &DevOptions) -> anyhow::Result<Vec<NodeConfig>> {
             limits: Limits::default(),
             request_timeout_ms: 10_000,
             object: crate::config::ObjectConfig::default(),
+            stream: crate::config::StreamConfig::default(),
         })
         .collect())
 }

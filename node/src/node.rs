@@ -21,6 +21,7 @@ use crate::api::grpc_cluster::ClusterApi;
 use crate::api::grpc_kv::KvApi;
 use crate::api::grpc_queue::{GrpcRemoteWait, QueueWaitApi};
 use crate::api::http_edge::{self, EdgeState};
+use crate::api::kinesis::KinesisApi;
 use crate::api::s3::access::{Authorizer, RootOnly};
 use crate::api::s3::auth::{AccessKeys, RootKeys};
 use crate::api::sqs::SqsApi;
@@ -47,6 +48,9 @@ use crate::store::chunks::{ChunkStore, FsChunkStore};
 use crate::store::identity::FORMAT_VERSION;
 use crate::store::layout::DataLayout;
 use crate::store::{Identity, IdentityCheck, NodeStore};
+use crate::stream::iterator::TokenKey;
+use crate::stream::service::{StreamService, StreamSettings};
+use crate::stream::worker::StreamWorker;
 
 /// Largest gRPC message a client may send (a value of up to 16 MiB plus its key).
 const MAX_CLIENT_MESSAGE_BYTES: usize = 17 * 1024 * 1024;
@@ -185,6 +189,9 @@ impl RunningNode {
             .credentials
             .clone()
             .context("credentials are required (credentials.access_key / secret_key)")?;
+        // Shard iterators and list tokens are sealed with a key every node of the cluster
+        // derives alike: from the root secret key and the cluster name (`stream::iterator`).
+        let token_key = TokenKey::derive(&config.cluster_name, &credentials.secret_key);
         let access_keys: Arc<dyn AccessKeys> = Arc::new(RootKeys {
             access_key: credentials.access_key,
             secret_key: credentials.secret_key,
@@ -198,7 +205,22 @@ impl RunningNode {
             queue_signals.clone(),
             Arc::new(GrpcRemoteWait::new(host.peers().clone())),
         ));
-        let sqs = Arc::new(SqsApi::new(queues.clone(), access_keys, authorizer));
+        let sqs = Arc::new(SqsApi::new(
+            queues.clone(),
+            access_keys.clone(),
+            authorizer.clone(),
+        ));
+        let streams = Arc::new(StreamService::new(
+            router.clone(),
+            directory.clone(),
+            token_key,
+            StreamSettings {
+                enforce_shard_throughput: config.limits.enforce_shard_throughput,
+                seconds_per_hour: config.stream.seconds_per_hour,
+                ..StreamSettings::default()
+            },
+        ));
+        let kinesis = Arc::new(KinesisApi::new(streams.clone(), access_keys, authorizer));
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -251,6 +273,7 @@ impl RunningNode {
             },
             s3,
             sqs,
+            kinesis,
         );
         let mut rx = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
@@ -273,6 +296,15 @@ impl RunningNode {
 
         tasks.extend(object_workers.spawn(shutdown_rx.clone()));
         tasks.push(QueueWorker::new(queues, host.clone()).spawn(shutdown_rx.clone()));
+        tasks.push(
+            StreamWorker::new(
+                streams,
+                router.clone(),
+                host.clone(),
+                Duration::from_millis(config.stream.worker_interval_ms),
+            )
+            .spawn(shutdown_rx.clone()),
+        );
         tasks.push(tokio::spawn(record_cluster(
             router,
             directory.clone(),

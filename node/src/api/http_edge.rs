@@ -1,7 +1,7 @@
 //! The HTTP edge (port 4566): `/_stratus/health` (the cluster as this node sees it),
 //! `/_stratus/health/node` (this node only), `/_stratus/metrics`, and every other request
 //! to the S3 API (`api::s3`), except requests whose `X-Amz-Target` names SQS
-//! (`api::sqs`). Kinesis and STS/IAM will be told apart the same way when they land.
+//! (`api::sqs`) or Kinesis (`api::kinesis`). STS/IAM will be told apart the same way.
 
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use axum::Json;
 
 use s3s::service::S3Service;
 
+use crate::api::kinesis::KinesisApi;
 use crate::api::sqs::SqsApi;
 use crate::cluster::Directory;
 use crate::metrics::RpcMetrics;
@@ -27,17 +28,24 @@ pub struct EdgeState {
     pub rpc_metrics: Arc<RpcMetrics>,
 }
 
-pub fn router(state: EdgeState, s3: S3Service, sqs: Arc<SqsApi>) -> axum::Router {
+pub fn router(
+    state: EdgeState,
+    s3: S3Service,
+    sqs: Arc<SqsApi>,
+    kinesis: Arc<KinesisApi>,
+) -> axum::Router {
     axum::Router::new()
         .route("/_stratus/health", get(health))
         .route("/_stratus/health/node", get(node_health))
         .route("/_stratus/metrics", get(metrics))
         .with_state(state)
         .fallback(move |req: Request| {
-            let (s3, sqs) = (s3.clone(), sqs.clone());
+            let (s3, sqs, kinesis) = (s3.clone(), sqs.clone(), kinesis.clone());
             async move {
                 if SqsApi::claims(&req) {
                     sqs.handle(req).await
+                } else if KinesisApi::claims(&req) {
+                    kinesis.handle(req).await
                 } else {
                     serve_s3(s3, req).await
                 }

@@ -30,6 +30,14 @@ pub fn group_for_queue(queue: &str, data_groups: u64) -> GroupId {
     data_group_for_key(&key, data_groups)
 }
 
+/// The data group holding one shard's log: the hash of `stream/<name>/<shard>`, so a
+/// stream's shards spread over the data groups (and a stream's name is placed apart from
+/// a queue or bucket of the same name). The shard is its number as Kinesis shows it.
+pub fn group_for_shard(stream: &str, shard: &str, data_groups: u64) -> GroupId {
+    let key = format!("stream/{stream}/{shard}");
+    data_group_for_key(key.as_bytes(), data_groups)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,6 +46,18 @@ mod tests {
     fn hash_is_the_published_fnv1a() {
         assert_eq!(stable_hash(b""), 0xcbf29ce484222325);
         assert_eq!(stable_hash(b"a"), 0xaf63dc4c8601ec8c);
+    }
+
+    #[test]
+    fn a_stream_s_shards_spread_over_the_data_groups() {
+        let groups: std::collections::BTreeSet<GroupId> = (0..64)
+            .map(|i| group_for_shard("clicks", &format!("shardId-{i:012}"), 6))
+            .collect();
+        assert_eq!(groups.len(), 6);
+        assert_eq!(
+            group_for_shard("a", "shardId-000000000000", 6),
+            data_group_for_key(b"stream/a/shardId-000000000000", 6)
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The meta group (group 0): the cluster record (nodes, zones, the group directory).
-//! Catalogs and the control layer (IAM, VPC, compute) will live here too.
+//! The bucket and stream catalogs live here too; the control layer (IAM, VPC, compute)
+//! will.
 
 pub mod state;
 
@@ -7,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::Directory;
 use crate::object::catalog::{CatalogCommand, CatalogQuery, CatalogResult};
+use crate::stream::catalog_state::{StreamCatalogCommand, StreamCatalogQuery, StreamCatalogResult};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterRecord {
@@ -21,12 +23,15 @@ pub enum MetaCommand {
     RecordCluster(ClusterRecord),
     /// The bucket-name catalog (`object::catalog`).
     BucketCatalog(CatalogCommand),
+    /// The stream catalog (`stream::catalog_state`).
+    StreamCatalog(StreamCatalogCommand),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum MetaQuery {
     Cluster,
     BucketCatalog(CatalogQuery),
+    StreamCatalog(StreamCatalogQuery),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,4 +41,5 @@ pub enum MetaReply {
     Cluster(Option<ClusterRecord>),
     Rejected(String),
     BucketCatalog(CatalogResult),
+    StreamCatalog(StreamCatalogResult),
 }

@@ -33,6 +33,9 @@ pub fn apply(txn: &mut dyn StateTxn, command: MetaCommand) -> Result<MetaReply, 
         MetaCommand::BucketCatalog(cmd) => {
             MetaReply::BucketCatalog(crate::object::catalog::apply(txn, cmd)?)
         }
+        MetaCommand::StreamCatalog(cmd) => {
+            MetaReply::StreamCatalog(crate::stream::catalog_state::apply(txn, cmd)?)
+        }
     })
 }
 
@@ -55,6 +58,9 @@ impl ServiceState for MetaState {
             Ok(MetaQuery::Cluster) => MetaReply::Cluster(load_cluster(state)?),
             Ok(MetaQuery::BucketCatalog(q)) => {
                 MetaReply::BucketCatalog(crate::object::catalog::read(state, q)?)
+            }
+            Ok(MetaQuery::StreamCatalog(q)) => {
+                MetaReply::StreamCatalog(crate::stream::catalog_state::read(state, q)?)
             }
             Err(e) => MetaReply::Rejected(e),
         };

@@ -16,14 +16,28 @@ pub const MAX_GET_RECORDS: u32 = 10_000;
 pub const MAX_GET_RECORDS_BYTES: usize = 10 * 1024 * 1024;
 pub const MIN_RETENTION_HOURS: u32 = 24;
 pub const MAX_RETENTION_HOURS: u32 = 8_760;
+/// Per-shard write limits (enforced when `limits.enforce_shard_throughput` is on).
+pub const SHARD_WRITE_BYTES_PER_SECOND: u64 = 1024 * 1024;
+pub const SHARD_WRITE_RECORDS_PER_SECOND: u64 = 1000;
 /// Shard iterators expire after five minutes.
 pub const ITERATOR_TTL_MS: u64 = 5 * 60 * 1000;
 const MAX_STREAM_NAME_CHARS: usize = 128;
+
+/// A stream's incarnation: a number the catalog hands out once, never again, so a stream
+/// deleted and created again under its name is told apart from its predecessor (its
+/// records, iterators and list tokens).
+pub type Incarnation = u64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum StreamError {
     #[error("Stream {0} under account {ACCOUNT_ID} not found.")]
     StreamNotFound(String),
+    /// A request that breaks the operation's modeled constraints (lengths, ranges,
+    /// patterns): Kinesis answers these as `ValidationException`.
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    ExpiredNextToken(String),
     #[error("{0}")]
     ResourceNotFound(String),
     #[error("{0}")]
@@ -47,6 +61,8 @@ impl StreamError {
             }
             StreamError::ResourceInUse(_) => "ResourceInUseException",
             StreamError::InvalidArgument(_) => "InvalidArgumentException",
+            StreamError::Validation(_) => "ValidationException",
+            StreamError::ExpiredNextToken(_) => "ExpiredNextTokenException",
             StreamError::LimitExceeded(_) => "LimitExceededException",
             StreamError::ExpiredIterator { .. } => "ExpiredIteratorException",
             StreamError::ProvisionedThroughputExceeded(..) => {
@@ -57,6 +73,21 @@ impl StreamError {
 
     pub fn invalid(message: impl Into<String>) -> Self {
         StreamError::InvalidArgument(message.into())
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        StreamError::Validation(message.into())
+    }
+
+    /// The modeled-constraint message Kinesis gives for one field.
+    pub fn constraint(field: &str, value: impl std::fmt::Display, constraint: &str) -> Self {
+        StreamError::Validation(format!(
+            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
+        ))
+    }
+
+    pub fn not_found(stream: &StreamName) -> Self {
+        StreamError::StreamNotFound(stream.to_string())
     }
 }
 
@@ -75,9 +106,11 @@ impl StreamName {
         if ok {
             Ok(StreamName(name.to_string()))
         } else {
-            Err(StreamError::invalid(format!(
-                "1 validation error detected: Value '{name}' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length between 1 and 128"
-            )))
+            Err(StreamError::constraint(
+                "streamName",
+                name,
+                "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length between 1 and 128",
+            ))
         }
     }
 
@@ -204,7 +237,7 @@ pub fn check_partition_key(key: &str) -> Result<(), StreamError> {
     if (1..=MAX_PARTITION_KEY_CHARS).contains(&chars) {
         Ok(())
     } else {
-        Err(StreamError::invalid(format!(
+        Err(StreamError::validation(format!(
             "1 validation error detected: Value at 'partitionKey' failed to satisfy constraint: Member must have length between 1 and {MAX_PARTITION_KEY_CHARS} (it has {chars})"
         )))
     }
@@ -213,7 +246,9 @@ pub fn check_partition_key(key: &str) -> Result<(), StreamError> {
 /// A record's sequence number: unique in its stream, strictly increasing within a shard.
 /// Shown as a decimal string of 56 digits: the shard's number (12 digits) then its
 /// position in the shard (44 digits), so numbers of one shard compare as their positions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct SequenceNumber {
     pub shard: u32,
     pub position: u64,

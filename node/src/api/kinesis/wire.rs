@@ -1,0 +1,448 @@
+//! Kinesis's JSON shapes (AWS JSON 1.1, member names as Kinesis spells them) and their
+//! conversion to and from the stream service's types: record data as base64 strings,
+//! timestamps as epoch seconds (fractional numbers), hash keys as decimal strings.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::errors::KinesisError;
+use crate::stream::catalog::{ShardRecord, StreamRecord};
+use crate::stream::log::ReadRecord;
+use crate::stream::model::{StreamError, StreamName, ACCOUNT_ID, REGION};
+
+/// Parse a request body; an empty body is the operation's empty input.
+pub fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, KinesisError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        KinesisError::serialization(format!(
+            "The request body is not valid JSON of this operation: {e}"
+        ))
+    })
+}
+
+/// A time as AWS JSON 1.1 writes it: epoch seconds, fractional.
+pub fn timestamp(ms: u64) -> Value {
+    json!(ms as f64 / 1000.0)
+}
+
+/// A time a client sent: epoch seconds as a number (or a numeric string), or RFC 3339.
+pub fn millis_of(field: &str, v: &Value) -> Result<u64, KinesisError> {
+    let bad = || {
+        KinesisError::serialization(format!(
+            "{field} must be a timestamp (epoch seconds or RFC 3339), not {v}"
+        ))
+    };
+    let seconds = match v {
+        Value::Number(n) => n.as_f64().ok_or_else(bad)?,
+        Value::String(s) => match s.parse::<f64>() {
+            Ok(x) => x,
+            Err(_) => {
+                let t =
+                    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                        .map_err(|_| bad())?;
+                return u64::try_from(t.unix_timestamp_nanos() / 1_000_000).map_err(|_| bad());
+            }
+        },
+        _ => return Err(bad()),
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(bad());
+    }
+    Ok((seconds * 1000.0).round() as u64)
+}
+
+/// An integer member within `min..=max`, or the ValidationException Kinesis gives.
+pub fn int_in(field: &str, v: Option<i64>, min: i64, max: i64) -> Result<Option<u32>, StreamError> {
+    match v {
+        None => Ok(None),
+        Some(n) if n < min => Err(StreamError::constraint(
+            field,
+            n,
+            &format!("Member must have value greater than or equal to {min}"),
+        )),
+        Some(n) if n > max => Err(StreamError::constraint(
+            field,
+            n,
+            &format!("Member must have value less than or equal to {max}"),
+        )),
+        Some(n) => Ok(Some(n as u32)),
+    }
+}
+
+pub fn required<T>(field: &str, v: Option<T>) -> Result<T, StreamError> {
+    v.ok_or_else(|| {
+        StreamError::validation(format!(
+            "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+        ))
+    })
+}
+
+/// The stream a request names by StreamName, StreamARN or both (which must agree).
+pub fn stream_of(name: Option<&str>, arn: Option<&str>) -> Result<StreamName, StreamError> {
+    let from_arn = match arn {
+        None => None,
+        Some(arn) => Some(parse_arn(arn)?),
+    };
+    match (name, from_arn) {
+        (None, None) => Err(StreamError::invalid(
+            "Either StreamName or StreamARN should be provided.",
+        )),
+        (Some(n), None) => StreamName::parse(n),
+        (None, Some(a)) => Ok(a),
+        (Some(n), Some(a)) => {
+            let n = StreamName::parse(n)?;
+            if n != a {
+                return Err(StreamError::invalid(format!(
+                    "StreamName {n} and StreamARN {} name different streams.",
+                    a.arn()
+                )));
+            }
+            Ok(n)
+        }
+    }
+}
+
+/// `arn:aws:kinesis:<region>:<account>:stream/<name>`; another account's or region's
+/// stream does not exist here.
+fn parse_arn(arn: &str) -> Result<StreamName, StreamError> {
+    let bad = || {
+        StreamError::constraint(
+            "streamARN",
+            arn,
+            "Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+",
+        )
+    };
+    let rest = arn.strip_prefix("arn:").ok_or_else(bad)?;
+    let parts: Vec<&str> = rest.splitn(5, ':').collect();
+    let [partition, service, region, account, resource] = parts[..] else {
+        return Err(bad());
+    };
+    let name = resource.strip_prefix("stream/").ok_or_else(bad)?;
+    if !partition.starts_with("aws")
+        || service != "kinesis"
+        || account.len() != 12
+        || !account.bytes().all(|b| b.is_ascii_digit())
+        || name.is_empty()
+    {
+        return Err(bad());
+    }
+    let name = StreamName::parse(name)?;
+    if account != ACCOUNT_ID || region != REGION {
+        return Err(StreamError::not_found(&name));
+    }
+    Ok(name)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamRef {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+}
+
+impl StreamRef {
+    pub fn stream(&self) -> Result<StreamName, StreamError> {
+        stream_of(self.stream_name.as_deref(), self.stream_arn.as_deref())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamModeDetails {
+    pub stream_mode: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateStreamInput {
+    pub stream_name: Option<String>,
+    pub shard_count: Option<i64>,
+    pub stream_mode_details: Option<StreamModeDetails>,
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteStreamInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeStreamInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub limit: Option<i64>,
+    pub exclusive_start_shard_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListStreamsInput {
+    pub limit: Option<i64>,
+    pub exclusive_start_stream_name: Option<String>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ShardFilterInput {
+    #[serde(rename = "Type")]
+    pub kind: Option<String>,
+    pub shard_id: Option<String>,
+    pub timestamp: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListShardsInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub next_token: Option<String>,
+    pub exclusive_start_shard_id: Option<String>,
+    pub max_results: Option<i64>,
+    pub shard_filter: Option<ShardFilterInput>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub data: Option<String>,
+    pub partition_key: Option<String>,
+    pub explicit_hash_key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordsEntry {
+    pub data: Option<String>,
+    pub partition_key: Option<String>,
+    pub explicit_hash_key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordsInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub records: Option<Vec<PutRecordsEntry>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetShardIteratorInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub shard_id: Option<String>,
+    pub shard_iterator_type: Option<String>,
+    pub starting_sequence_number: Option<String>,
+    pub timestamp: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetRecordsInput {
+    pub shard_iterator: Option<String>,
+    pub limit: Option<i64>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SplitShardInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub shard_to_split: Option<String>,
+    pub new_starting_hash_key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MergeShardsInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub shard_to_merge: Option<String>,
+    pub adjacent_shard_to_merge: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateShardCountInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub target_shard_count: Option<i64>,
+    pub scaling_type: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RetentionInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub retention_period_hours: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AddTagsInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RemoveTagsInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub tag_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub exclusive_start_tag_key: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Record data: base64 in JSON.
+pub fn data_of(field: &str, data: Option<String>) -> Result<Vec<u8>, KinesisError> {
+    let data = required(field, data)?;
+    STANDARD
+        .decode(data.as_bytes())
+        .map_err(|_| KinesisError::serialization(format!("{field} is not valid base64")))
+}
+
+pub fn shard_json(s: &ShardRecord) -> Value {
+    let mut shard = json!({
+        "ShardId": s.id.to_string(),
+        "HashKeyRange": {
+            "StartingHashKey": s.range.start.to_string(),
+            "EndingHashKey": s.range.end.to_string(),
+        },
+        "SequenceNumberRange": {
+            "StartingSequenceNumber": s.starting().render(),
+        },
+    });
+    if let Some(p) = s.parent {
+        shard["ParentShardId"] = json!(p.to_string());
+    }
+    if let Some(p) = s.adjacent_parent {
+        shard["AdjacentParentShardId"] = json!(p.to_string());
+    }
+    if let Some(end) = s.ending {
+        shard["SequenceNumberRange"]["EndingSequenceNumber"] = json!(end.render());
+    }
+    shard
+}
+
+/// A child shard as GetRecords names it at the end of its parent.
+pub fn child_shard_json(s: &ShardRecord) -> Value {
+    let parents: Vec<String> = s
+        .parent
+        .iter()
+        .chain(s.adjacent_parent.iter())
+        .map(|p| p.to_string())
+        .collect();
+    json!({
+        "ShardId": s.id.to_string(),
+        "ParentShards": parents,
+        "HashKeyRange": {
+            "StartingHashKey": s.range.start.to_string(),
+            "EndingHashKey": s.range.end.to_string(),
+        },
+    })
+}
+
+pub fn record_json(r: &ReadRecord) -> Value {
+    json!({
+        "SequenceNumber": r.sequence.render(),
+        "ApproximateArrivalTimestamp": timestamp(r.record.arrival_ms),
+        "Data": STANDARD.encode(&r.record.data),
+        "PartitionKey": r.record.partition_key,
+    })
+}
+
+pub fn mode_json(record: &StreamRecord) -> Value {
+    json!({ "StreamMode": record.mode.as_str() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_named_by_name_or_arn() {
+        let arn = "arn:aws:kinesis:us-east-1:000000000000:stream/orders";
+        assert_eq!(stream_of(Some("orders"), None).unwrap().as_str(), "orders");
+        assert_eq!(stream_of(None, Some(arn)).unwrap().as_str(), "orders");
+        assert_eq!(
+            stream_of(Some("orders"), Some(arn)).unwrap().as_str(),
+            "orders"
+        );
+        let code = |n: Option<&str>, a: Option<&str>| stream_of(n, a).unwrap_err().code();
+        assert_eq!(code(Some("other"), Some(arn)), "InvalidArgumentException");
+        assert_eq!(code(None, None), "InvalidArgumentException");
+        assert_eq!(code(None, Some("arn:aws:s3:::b")), "ValidationException");
+        assert_eq!(code(None, Some("orders")), "ValidationException");
+        assert_eq!(code(Some("bad name"), None), "ValidationException");
+        assert_eq!(
+            code(
+                None,
+                Some("arn:aws:kinesis:us-east-1:123456789012:stream/orders")
+            ),
+            "ResourceNotFoundException"
+        );
+    }
+
+    #[test]
+    fn bodies_and_fields_parse_or_fail_with_aws_errors() {
+        let e = parse::<PutRecordInput>(b"{not json").unwrap_err();
+        assert_eq!(e.code, "SerializationException");
+        let e = parse::<PutRecordInput>(br#"{"Data": 5}"#).unwrap_err();
+        assert_eq!(e.code, "SerializationException");
+        let ok: PutRecordInput =
+            parse(br#"{"StreamARN":"x","Data":"aGk=","PartitionKey":"k"}"#).unwrap();
+        assert_eq!(data_of("Data", ok.data).unwrap(), b"hi");
+        assert!(data_of("Data", Some("!!".into())).is_err());
+        assert_eq!(
+            data_of("Data", None).unwrap_err().code,
+            "ValidationException"
+        );
+        let empty: ListStreamsInput = parse(b"").unwrap();
+        assert!(empty.limit.is_none());
+        assert_eq!(
+            int_in("limit", Some(0), 1, 10).unwrap_err().code(),
+            "ValidationException"
+        );
+        assert_eq!(int_in("limit", Some(10), 1, 10).unwrap(), Some(10));
+    }
+
+    #[test]
+    fn timestamps_are_epoch_seconds() {
+        assert_eq!(timestamp(1_500), json!(1.5));
+        assert_eq!(millis_of("t", &json!(1.5)).unwrap(), 1_500);
+        assert_eq!(millis_of("t", &json!(2)).unwrap(), 2_000);
+        assert_eq!(millis_of("t", &json!("3.25")).unwrap(), 3_250);
+        assert_eq!(
+            millis_of("t", &json!("1970-01-01T00:00:04Z")).unwrap(),
+            4_000
+        );
+        assert!(millis_of("t", &json!(-1)).is_err());
+        assert!(millis_of("t", &json!({})).is_err());
+    }
+}

@@ -1,0 +1,185 @@
+//! The stream store's share of a data group's state machine: the commands and queries of
+//! shard logs (`log`), wrapped in `DataCommand::Stream` / `DataQuery::Stream`.
+//!
+//! Every replica applies the same commands in log order with the proposer's clock
+//! (`ApplyContext::now_ms`), so sequence numbers, arrival times and write-limit decisions
+//! are the same everywhere. Queries are answered from applied state after the router's
+//! read-index check, so a read sees every acknowledged put.
+
+use serde::{Deserialize, Serialize};
+
+use super::log::{self, AppendOutcome, LogRecord, LogSummary, NewRecord, ReadPage, ShardLogId};
+use super::model::SequenceNumber;
+use crate::raft::ApplyContext;
+use crate::store::{StateRead, StateTxn, StoreError};
+
+/// Records one Trim or Drop command removes, so each is a bounded Raft entry.
+pub const REMOVE_BATCH: usize = 10_000;
+/// Logs one listing returns.
+pub const MAX_LOGS_LISTED: usize = 1_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamCommand {
+    Append {
+        log: ShardLogId,
+        records: Vec<NewRecord>,
+        enforce_limits: bool,
+    },
+    /// Close a shard's log before its split or merge is recorded in the catalog.
+    Close { log: ShardLogId },
+    /// Remove records that arrived before `before_ms` (retention).
+    Trim { log: ShardLogId, before_ms: u64 },
+    /// Remove a log whose incarnation is gone from the catalog.
+    Drop { log: ShardLogId },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamReply {
+    Appended(AppendOutcome),
+    Closed(SequenceNumber),
+    Trimmed(usize),
+    Dropped { gone: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamQuery {
+    Read {
+        log: ShardLogId,
+        from: u64,
+        limit: u32,
+        max_bytes: u64,
+    },
+    Log {
+        log: ShardLogId,
+    },
+    PositionAt {
+        log: ShardLogId,
+        at_ms: u64,
+    },
+    Logs {
+        after: Option<ShardLogId>,
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamQueryReply {
+    Page(Box<ReadPage>),
+    Log(LogRecord),
+    Position(u64),
+    Logs(Vec<LogSummary>),
+}
+
+pub fn apply(
+    txn: &mut dyn StateTxn,
+    command: StreamCommand,
+    ctx: &ApplyContext,
+) -> Result<StreamReply, StoreError> {
+    Ok(match command {
+        StreamCommand::Append {
+            log,
+            records,
+            enforce_limits,
+        } => StreamReply::Appended(log::append(txn, &log, records, ctx.now_ms, enforce_limits)?),
+        StreamCommand::Close { log } => StreamReply::Closed(log::close(txn, &log)?),
+        StreamCommand::Trim { log, before_ms } => {
+            StreamReply::Trimmed(log::trim(txn, &log, before_ms, REMOVE_BATCH)?)
+        }
+        StreamCommand::Drop { log } => StreamReply::Dropped {
+            gone: log::drop_log(txn, &log, REMOVE_BATCH)?,
+        },
+    })
+}
+
+pub fn read(state: &dyn StateRead, query: StreamQuery) -> Result<StreamQueryReply, StoreError> {
+    Ok(match query {
+        StreamQuery::Read {
+            log,
+            from,
+            limit,
+            max_bytes,
+        } => StreamQueryReply::Page(Box::new(log::read(
+            state,
+            &log,
+            from,
+            limit as usize,
+            usize::try_from(max_bytes).unwrap_or(usize::MAX),
+        )?)),
+        StreamQuery::Log { log } => StreamQueryReply::Log(log::load(state, &log)?),
+        StreamQuery::PositionAt { log, at_ms } => {
+            StreamQueryReply::Position(log::position_at(state, &log, at_ms)?)
+        }
+        StreamQuery::Logs { after, limit } => StreamQueryReply::Logs(log::list(
+            state,
+            after.as_ref(),
+            (limit as usize).min(MAX_LOGS_LISTED),
+        )?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemState;
+    use crate::stream::model::{ShardId, StreamName};
+
+    #[test]
+    fn commands_and_queries_round_trip_through_the_state() {
+        let mut st = MemState::default();
+        let log = ShardLogId {
+            stream: StreamName::parse("s").unwrap(),
+            incarnation: 1,
+            shard: ShardId(0),
+        };
+        let ctx = ApplyContext {
+            log_index: 1,
+            now_ms: 1_000,
+        };
+        let append = StreamCommand::Append {
+            log: log.clone(),
+            records: vec![NewRecord {
+                partition_key: "k".into(),
+                data: b"x".to_vec(),
+            }],
+            enforce_limits: false,
+        };
+        let StreamReply::Appended(AppendOutcome::Appended(out)) =
+            apply(&mut st, append, &ctx).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(out[0].as_ref().unwrap().position, 1);
+        let q = StreamQuery::Read {
+            log: log.clone(),
+            from: 0,
+            limit: 10,
+            max_bytes: 100,
+        };
+        let StreamQueryReply::Page(page) = read(&st, q).unwrap() else {
+            panic!()
+        };
+        assert_eq!(page.records[0].record.arrival_ms, 1_000);
+        let StreamReply::Closed(end) =
+            apply(&mut st, StreamCommand::Close { log: log.clone() }, &ctx).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(end.position, 1);
+        let StreamReply::Trimmed(n) = apply(
+            &mut st,
+            StreamCommand::Trim {
+                log: log.clone(),
+                before_ms: 2_000,
+            },
+            &ctx,
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(n, 1);
+        assert_eq!(
+            apply(&mut st, StreamCommand::Drop { log }, &ctx).unwrap(),
+            StreamReply::Dropped { gone: true }
+        );
+    }
+}
