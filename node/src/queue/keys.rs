@@ -7,29 +7,35 @@
 //! ```text
 //! [3][1][len][queue]                          queue record
 //! [3][2][len][queue][seq]                     message (seq: per-queue send order)
-//! [3][3][len][queue][visible_at_ms][seq]      visibility index: every message not being moved
+//! [3][3][len][queue][visible_at_ms][seq]      waiting index: messages never received
 //! [3][4][len][queue][glen][group][seq]        FIFO: a message group's messages in order
 //! [3][5][len][queue][dedup key]               FIFO deduplication window
 //! [3][6][len][queue][attempt id]              FIFO ReceiveRequestAttemptId window
 //! [3][7][len][queue][seq]                     a message on its way to another queue
+//! [3][8][len][queue][visible_at_ms][seq]      received index: messages received at least once
+//! [3][9][len][queue]                          floors of the two indexes (`visibility`)
 //! ```
 
 pub const QUEUE_TAG: u8 = 3;
 pub const KIND_QUEUE: u8 = 1;
 pub const KIND_MESSAGE: u8 = 2;
-pub const KIND_VISIBLE: u8 = 3;
+pub const KIND_WAITING: u8 = 3;
 pub const KIND_GROUP: u8 = 4;
 pub const KIND_DEDUP: u8 = 5;
 pub const KIND_ATTEMPT: u8 = 6;
 pub const KIND_MOVING: u8 = 7;
-pub const ALL_KINDS: [u8; 7] = [
+pub const KIND_RECEIVED: u8 = 8;
+pub const KIND_FLOORS: u8 = 9;
+pub const ALL_KINDS: [u8; 9] = [
     KIND_QUEUE,
     KIND_MESSAGE,
-    KIND_VISIBLE,
+    KIND_WAITING,
     KIND_GROUP,
     KIND_DEDUP,
     KIND_ATTEMPT,
     KIND_MOVING,
+    KIND_RECEIVED,
+    KIND_FLOORS,
 ];
 
 /// The prefix of every key of `kind` for `queue`.
@@ -57,11 +63,16 @@ pub fn message(queue: &str, seq: u64) -> Vec<u8> {
     k
 }
 
-pub fn visible(queue: &str, visible_at_ms: u64, seq: u64) -> Vec<u8> {
-    let mut k = space(KIND_VISIBLE, queue);
+/// A row of a visibility index (`kind` is [`KIND_WAITING`] or [`KIND_RECEIVED`]).
+pub fn indexed(kind: u8, queue: &str, visible_at_ms: u64, seq: u64) -> Vec<u8> {
+    let mut k = space(kind, queue);
     k.extend_from_slice(&visible_at_ms.to_be_bytes());
     k.extend_from_slice(&seq.to_be_bytes());
     k
+}
+
+pub fn floors(queue: &str) -> Vec<u8> {
+    space(KIND_FLOORS, queue)
 }
 
 pub fn group_space(queue: &str, group: &str) -> Vec<u8> {
@@ -101,13 +112,20 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
 }
 
 /// The (visible_at_ms, seq) of a visibility-index key of a queue whose space is `prefix_len` long.
-pub fn parse_visible(key: &[u8], prefix_len: usize) -> Option<(u64, u64)> {
+pub fn parse_indexed(key: &[u8], prefix_len: usize) -> Option<(u64, u64)> {
     Some((u64_at(key, prefix_len)?, u64_at(key, prefix_len + 8)?))
 }
 
 /// The trailing sequence number of a message, group or moving key.
 pub fn trailing_seq(key: &[u8]) -> Option<u64> {
     u64_at(key, key.len().checked_sub(8)?)
+}
+
+/// The smallest key greater than `key`: where a scan resumes after it.
+pub fn successor(key: &[u8]) -> Vec<u8> {
+    let mut k = key.to_vec();
+    k.push(0);
+    k
 }
 
 /// The queue name of any queue-store key.
@@ -122,10 +140,11 @@ mod tests {
 
     #[test]
     fn keys_sort_by_their_numbers_and_parse_back() {
-        assert!(visible("q", 5, 9) < visible("q", 6, 1));
+        let visible = |at, seq| indexed(KIND_WAITING, "q", at, seq);
+        assert!(visible(5, 9) < visible(6, 1));
         assert!(message("q", 1) < message("q", 256));
-        let p = space(KIND_VISIBLE, "q").len();
-        assert_eq!(parse_visible(&visible("q", 5, 9), p), Some((5, 9)));
+        let p = space(KIND_WAITING, "q").len();
+        assert_eq!(parse_indexed(&visible(5, 9), p), Some((5, 9)));
         assert_eq!(trailing_seq(&group("q", "g", 42)), Some(42));
         assert_eq!(queue_of(&moving("orders", 3)), Some("orders"));
         // A queue's space never holds another queue's keys (the length comes first).

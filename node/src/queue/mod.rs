@@ -12,6 +12,7 @@ pub mod redrive;
 pub mod service;
 pub mod signals;
 pub mod state;
+pub mod visibility;
 
 pub use errors::QueueError;
 pub use model::QueueName;

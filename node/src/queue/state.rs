@@ -7,8 +7,10 @@
 //! on every receipt handle. A receive is a write: it moves messages in flight.
 //!
 //! Invariants (checked by the tests below):
-//! - every message of a queue has exactly one visibility-index row at its `visible_at_ms`,
-//!   unless it is on its way to another queue (then it has a moving row instead);
+//! - every message of a queue has exactly one row in a visibility index (`visibility`: the
+//!   waiting index until its first receive, the received index after) at its
+//!   `visible_at_ms`, unless it is on its way to another queue (then it has a moving row
+//!   instead); each index's floor is at or below all of its rows;
 //! - in a FIFO queue, a group's messages are delivered in send order, and none is delivered
 //!   while an earlier one of its group is in flight;
 //! - a FIFO message whose deduplication id was seen within the window is not added again;
@@ -26,11 +28,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::errors::QueueError;
-use super::keys::{self, KIND_ATTEMPT, KIND_DEDUP, KIND_MESSAGE, KIND_MOVING, KIND_VISIBLE};
+use super::keys::{self, successor, KIND_ATTEMPT, KIND_DEDUP, KIND_MESSAGE, KIND_MOVING};
 use super::model::{
     DedupScope, MessageAttributes, QueueConfig, QueueName, DEDUP_WINDOW_MS,
     MAX_VISIBILITY_TIMEOUT_SECONDS, PURGE_INTERVAL_MS,
 };
+use super::visibility::{self, Due, Floors, Index};
 use crate::raft::ApplyContext;
 use crate::store::{decode, encode, StateRead, StateTxn, StoreError};
 
@@ -43,9 +46,6 @@ const SWEEP_BATCH: usize = 1_000;
 const COUNT_BUDGET: usize = 100_000;
 /// Move tasks remembered per queue (ListMessageMoveTasks shows at most 10).
 const MOVE_TASK_HISTORY: usize = 10;
-/// Visibility-index row values: whether the message was ever received (delayed vs in flight).
-const NEVER_RECEIVED: u8 = 0;
-const RECEIVED: u8 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MoveStatus {
@@ -94,6 +94,10 @@ pub struct QueueRecord {
     pub message_count: u64,
     pub last_purge_ms: Option<u64>,
     pub move_tasks: Vec<MoveTask>,
+    /// Where receives start in the visibility indexes; kept in a row of its own (so this
+    /// record's encoding predates it), loaded and saved with the record.
+    #[serde(skip)]
+    pub floors: Floors,
 }
 
 impl QueueRecord {
@@ -389,14 +393,17 @@ pub fn load_queue(
     state: &dyn StateRead,
     name: &QueueName,
 ) -> Result<Option<QueueRecord>, StoreError> {
-    state
-        .get(&keys::queue(name.as_str()))?
-        .map(|b| decode("queue record", &b))
-        .transpose()
+    let Some(bytes) = state.get(&keys::queue(name.as_str()))? else {
+        return Ok(None);
+    };
+    let mut record: QueueRecord = decode("queue record", &bytes)?;
+    record.floors = Floors::load(state, name.as_str())?;
+    Ok(Some(record))
 }
 
 fn save_queue(txn: &mut dyn StateTxn, record: &QueueRecord) {
     txn.put(&keys::queue(record.name.as_str()), encode(record));
+    record.floors.save(txn, record.name.as_str());
 }
 
 fn load_message(
@@ -410,22 +417,11 @@ fn load_message(
         .transpose()
 }
 
-fn visibility_class(m: &StoredMessage) -> u8 {
-    if m.receive_count == 0 {
-        NEVER_RECEIVED
-    } else {
-        RECEIVED
-    }
-}
-
 /// Store `m` as a new message at `seq` with its index rows.
 fn insert_message(txn: &mut dyn StateTxn, record: &mut QueueRecord, seq: u64, m: &StoredMessage) {
     let q = record.name.as_str();
     txn.put(&keys::message(q, seq), encode(m));
-    txn.put(
-        &keys::visible(q, m.visible_at_ms, seq),
-        vec![visibility_class(m)],
-    );
+    visibility::insert(txn, &mut record.floors, q, seq, m);
     if record.config.fifo {
         if let Some(g) = &m.group_id {
             txn.put(&keys::group(q, g, seq), Vec::new());
@@ -434,20 +430,20 @@ fn insert_message(txn: &mut dyn StateTxn, record: &mut QueueRecord, seq: u64, m:
     record.message_count += 1;
 }
 
-/// Rewrite `m` after a change of its visibility (its old index row was at `old_visible_at`).
+/// Rewrite `m` after a change of its visibility; `old` is the message as stored before,
+/// when it had an index row (not when it comes back from moving).
 fn update_visibility(
     txn: &mut dyn StateTxn,
-    queue: &QueueName,
+    record: &mut QueueRecord,
     seq: u64,
-    old_visible_at: u64,
+    old: Option<&StoredMessage>,
     m: &StoredMessage,
 ) {
-    let q = queue.as_str();
-    txn.delete(&keys::visible(q, old_visible_at, seq));
-    txn.put(
-        &keys::visible(q, m.visible_at_ms, seq),
-        vec![visibility_class(m)],
-    );
+    let q = record.name.as_str();
+    if let Some(old) = old {
+        visibility::remove(txn, q, seq, old);
+    }
+    visibility::insert(txn, &mut record.floors, q, seq, m);
     txn.put(&keys::message(q, seq), encode(m));
 }
 
@@ -455,7 +451,7 @@ fn update_visibility(
 fn remove_message(txn: &mut dyn StateTxn, record: &mut QueueRecord, seq: u64, m: &StoredMessage) {
     let q = record.name.as_str();
     txn.delete(&keys::message(q, seq));
-    txn.delete(&keys::visible(q, m.visible_at_ms, seq));
+    visibility::remove(txn, q, seq, m);
     txn.delete(&keys::moving(q, seq));
     if let Some(g) = &m.group_id {
         txn.delete(&keys::group(q, g, seq));
@@ -474,7 +470,7 @@ fn mark_moving(
     now_ms: u64,
 ) -> Moving {
     let q = record.name.as_str();
-    txn.delete(&keys::visible(q, m.visible_at_ms, seq));
+    visibility::remove(txn, q, seq, m);
     let row = MovingRow {
         destination: destination.clone(),
         marked_ms: now_ms,
@@ -609,7 +605,7 @@ pub fn apply(
         QueueCommand::ChangeVisibility { entries, .. } => {
             let mut out = Vec::with_capacity(entries.len());
             for (r, timeout) in entries {
-                out.push(change_visibility(txn, &name, r, timeout, now)?);
+                out.push(change_visibility(txn, &mut record, r, timeout, now)?);
             }
             QueueReply::PerEntry(out)
         }
@@ -654,11 +650,7 @@ pub fn apply(
             if let (Some(row), Some(mut m)) = (row, load_message(txn, &name, seq)?) {
                 txn.delete(&keys::moving(name.as_str(), seq));
                 m.visible_at_ms = now;
-                txn.put(
-                    &keys::visible(name.as_str(), now, seq),
-                    vec![visibility_class(&m)],
-                );
-                txn.put(&keys::message(name.as_str(), seq), encode(&m));
+                update_visibility(txn, &mut record, seq, None, &m);
                 if let Some(handle) = row.task {
                     if let Some(t) = record.move_tasks.iter_mut().find(|t| t.handle == handle) {
                         t.status = MoveStatus::Failed;
@@ -748,6 +740,7 @@ fn create(
         message_count: 0,
         last_purge_ms: None,
         move_tasks: Vec::new(),
+        floors: Floors::empty(),
     };
     save_queue(txn, &record);
     Ok(Ok(QueueReply::Created { existed: false }))
@@ -884,20 +877,20 @@ fn check_for_queue(config: &QueueConfig, m: &mut NewMessage) -> Result<(), Queue
 /// Hand `m` to a receiver: a new receipt, a new visibility deadline.
 fn deliver(
     txn: &mut dyn StateTxn,
-    queue: &QueueName,
+    record: &mut QueueRecord,
     seq: u64,
-    mut m: StoredMessage,
+    old: StoredMessage,
     nonce: u64,
     visibility_ms: u64,
     now: u64,
 ) -> Delivered {
-    let old_visible_at = m.visible_at_ms;
+    let mut m = old.clone();
     m.receive_count += 1;
     m.first_receive_ms.get_or_insert(now);
     m.receipt_nonce = nonce;
     m.received_ms = now;
     m.visible_at_ms = now + visibility_ms;
-    update_visibility(txn, queue, seq, old_visible_at, &m);
+    update_visibility(txn, record, seq, Some(&old), &m);
     Delivered { seq, message: m }
 }
 
@@ -929,77 +922,82 @@ fn receive(
             * 1000;
     let redrive = record.config.redrive_policy.clone();
     let fifo = record.config.fifo;
-    let prefix = keys::space(KIND_VISIBLE, &q);
-    let mut from = prefix.clone();
+    let mut due = Due::new(&q, &record.floors, now, want);
     let mut delivered: Vec<Delivered> = Vec::new();
     let mut dead = Vec::new();
     let mut seen_groups = BTreeSet::new();
-    let mut next_visible_ms = None;
-    let mut scanned = 0;
-    'scan: while delivered.len() < want && scanned < RECEIVE_SCAN_BUDGET {
-        let rows = txn.scan(&prefix, &from, 256)?;
-        if rows.is_empty() {
+    let mut ran_out = false;
+    while delivered.len() < want && due.seen() < RECEIVE_SCAN_BUDGET {
+        let Some(row) = due.next(txn)? else {
+            ran_out = true;
             break;
+        };
+        if delivered.iter().any(|d| d.seq == row.seq) {
+            // Delivered by this very receive (with a zero visibility timeout).
+            continue;
         }
-        from = rows.last().map(|(k, _)| successor(k)).unwrap_or_default();
-        for (key, _) in rows {
-            scanned += 1;
-            let Some((visible_at, seq)) = keys::parse_visible(&key, prefix.len()) else {
+        let Some(m) = load_message(txn, &name, row.seq)? else {
+            txn.delete(&row.key(&q));
+            continue;
+        };
+        if !row.matches(&m) {
+            // Stale: the message has moved on (earlier in this receive, through its group).
+            txn.delete(&row.key(&q));
+            continue;
+        }
+        let candidates = if fifo {
+            let Some(group) = m.group_id.clone() else {
+                due.keep(&row);
                 continue;
             };
-            if visible_at > now {
-                next_visible_ms = Some(visible_at);
-                break 'scan;
-            }
-            if delivered.len() >= want {
-                break 'scan;
-            }
-            if delivered.iter().any(|d| d.seq == seq) {
-                // Delivered by this very receive (its new row sorts later).
-                continue;
-            }
-            let Some(m) = load_message(txn, &name, seq)? else {
-                txn.delete(&key);
-                continue;
-            };
-            let candidates = if fifo {
-                let Some(group) = m.group_id.clone() else {
-                    continue;
-                };
-                if !seen_groups.insert(group.clone()) {
-                    continue;
-                }
+            if seen_groups.insert(group.clone()) {
                 group_head_run(txn, record, &group, now)?
             } else {
-                vec![(seq, m)]
-            };
-            for (seq, m) in candidates {
-                if delivered.len() >= want {
-                    break;
-                }
-                if expired(record, &m, now) {
-                    remove_message(txn, record, seq, &m);
+                Vec::new()
+            }
+        } else {
+            vec![(row.seq, m)]
+        };
+        // Whether this row's message leaves the index (delivered, expired or moving); a
+        // FIFO message behind one of its group in flight, or past what this receive takes,
+        // stays and holds the floor.
+        let mut consumed = false;
+        for (seq, m) in candidates {
+            if delivered.len() >= want {
+                break;
+            }
+            consumed |= seq == row.seq;
+            if expired(record, &m, now) {
+                remove_message(txn, record, seq, &m);
+                continue;
+            }
+            if let Some(p) = &redrive {
+                if m.receive_count >= p.max_receive_count && p.dead_letter_queue != name {
+                    dead.push(mark_moving(
+                        txn,
+                        record,
+                        seq,
+                        &m,
+                        p.dead_letter_queue.clone(),
+                        None,
+                        now,
+                    ));
                     continue;
                 }
-                if let Some(p) = &redrive {
-                    if m.receive_count >= p.max_receive_count && p.dead_letter_queue != name {
-                        dead.push(mark_moving(
-                            txn,
-                            record,
-                            seq,
-                            &m,
-                            p.dead_letter_queue.clone(),
-                            None,
-                            now,
-                        ));
-                        continue;
-                    }
-                }
-                let nonce = nonces[delivered.len()];
-                delivered.push(deliver(txn, &name, seq, m, nonce, visibility_ms, now));
             }
+            let nonce = nonces[delivered.len()];
+            delivered.push(deliver(txn, record, seq, m, nonce, visibility_ms, now));
+        }
+        if !consumed {
+            due.keep(&row);
         }
     }
+    let next_visible_ms = if ran_out {
+        due.next_visible(txn)?
+    } else {
+        None
+    };
+    due.finish(&mut record.floors);
     if let Some(id) = attempt_id {
         let row = AttemptRow {
             expires_ms: now + DEDUP_WINDOW_MS,
@@ -1084,7 +1082,7 @@ fn repeat_attempt(
 
 fn change_visibility(
     txn: &mut dyn StateTxn,
-    queue: &QueueName,
+    record: &mut QueueRecord,
     r: Receipt,
     timeout_seconds: u32,
     now: u64,
@@ -1096,6 +1094,7 @@ fn change_visibility(
             "Must be between 0 and 43200, if provided.",
         )));
     }
+    let queue = &record.name;
     let m = match load_message(txn, queue, r.seq)? {
         Some(m) if m.receipt_nonce == r.nonce => m,
         _ => {
@@ -1117,22 +1116,16 @@ fn change_visibility(
             "Total VisibilityTimeout for the message is beyond the limit [43200 seconds]",
         )));
     }
-    let old = m.visible_at_ms;
-    let mut m = m;
-    m.visible_at_ms = deadline;
-    update_visibility(txn, queue, r.seq, old, &m);
+    let mut changed = m.clone();
+    changed.visible_at_ms = deadline;
+    update_visibility(txn, record, r.seq, Some(&m), &changed);
     Ok(Ok(()))
 }
 
 fn purge(txn: &mut dyn StateTxn, record: &mut QueueRecord) -> Result<(), StoreError> {
     let q = record.name.as_str().to_string();
-    for kind in [
-        KIND_MESSAGE,
-        KIND_VISIBLE,
-        keys::KIND_GROUP,
-        KIND_MOVING,
-        KIND_ATTEMPT,
-    ] {
+    let kinds = [KIND_MESSAGE, keys::KIND_GROUP, KIND_MOVING, KIND_ATTEMPT];
+    for kind in kinds.into_iter().chain(visibility::KINDS) {
         let prefix = keys::space(kind, &q);
         loop {
             let rows = txn.scan(&prefix, &prefix, SWEEP_BATCH)?;
@@ -1145,6 +1138,7 @@ fn purge(txn: &mut dyn StateTxn, record: &mut QueueRecord) -> Result<(), StoreEr
         }
     }
     record.message_count = 0;
+    record.floors.reset_empty();
     Ok(())
 }
 
@@ -1164,37 +1158,40 @@ fn take_for_move_task(
         return Ok(Vec::new());
     };
     let q = record.name.as_str().to_string();
-    let prefix = keys::space(KIND_VISIBLE, &q);
+    let mut due = Due::new(&q, &record.floors, now, max as usize);
     let mut out = Vec::new();
-    for (key, _) in txn.scan(&prefix, &prefix, max as usize)? {
-        let Some((visible_at, seq)) = keys::parse_visible(&key, prefix.len()) else {
-            continue;
-        };
-        if visible_at > now {
+    while out.len() < max as usize && due.seen() < RECEIVE_SCAN_BUDGET {
+        let Some(row) = due.next(txn)? else {
             break;
-        }
-        let Some(m) = load_message(txn, &record.name, seq)? else {
-            txn.delete(&key);
+        };
+        let Some(m) = load_message(txn, &record.name, row.seq)? else {
+            txn.delete(&row.key(&q));
             continue;
         };
+        if !row.matches(&m) {
+            txn.delete(&row.key(&q));
+            continue;
+        }
         let Some(destination) = task
             .destination
             .clone()
             .or_else(|| m.dead_letter_source.clone())
         else {
             // Not dead-lettered here and no destination given: it stays.
+            due.keep(&row);
             continue;
         };
         out.push(mark_moving(
             txn,
             record,
-            seq,
+            row.seq,
             &m,
             destination,
             Some(handle.to_string()),
             now,
         ));
     }
+    due.finish(&mut record.floors);
     if out.is_empty() && !has_rows(txn, KIND_MOVING, &q)? {
         if let Some(t) = record.move_tasks.iter_mut().find(|t| t.handle == handle) {
             t.status = MoveStatus::Completed;
@@ -1235,13 +1232,6 @@ fn sweep(txn: &mut dyn StateTxn, record: &mut QueueRecord, now: u64) -> Result<(
         }
     }
     Ok(())
-}
-
-/// The smallest key greater than `key`: where a scan resumes after it.
-fn successor(key: &[u8]) -> Vec<u8> {
-    let mut k = key.to_vec();
-    k.push(0);
-    k
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1368,16 +1358,13 @@ fn list_queues(
 
 fn counts(state: &dyn StateRead, record: &QueueRecord, now: u64) -> Result<Counts, StoreError> {
     let q = record.name.as_str();
-    let prefix = keys::space(KIND_VISIBLE, q);
-    let from = keys::visible(q, now + 1, 0);
-    let mut c = Counts::default();
-    for (_, class) in state.scan(&prefix, &from, COUNT_BUDGET)? {
-        if class.first() == Some(&RECEIVED) {
-            c.not_visible += 1;
-        } else {
-            c.delayed += 1;
-        }
-    }
+    let after_now =
+        |index| visibility::count_after(state, &record.floors, q, index, now, COUNT_BUDGET);
+    let mut c = Counts {
+        delayed: after_now(Index::Waiting)?,
+        not_visible: after_now(Index::Received)?,
+        ..Counts::default()
+    };
     let moving_prefix = keys::space(KIND_MOVING, q);
     c.not_visible += state
         .scan(&moving_prefix, &moving_prefix, COUNT_BUDGET)?

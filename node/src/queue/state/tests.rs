@@ -574,3 +574,181 @@ fn a_fifo_receipt_is_good_only_while_its_message_is_in_flight() {
     );
     assert_eq!(counts_at(&s, "q.fifo", 2_500).0.message_count, 0);
 }
+
+// ---------------------------------------------------------------------------------------
+// The visibility indexes and their floors, under a long random history
+
+/// Every message has exactly one index row, in the index its receive count names, at its
+/// visible_at (none while it is moving); no row is below its index's floor.
+fn check_index_invariants(s: &MemState, q: &str) {
+    let record = load_queue(s, &name(q)).unwrap().unwrap();
+    let mut expected = BTreeSet::new();
+    for (key, bytes) in s
+        .scan(&keys::space(KIND_MESSAGE, q), &[], usize::MAX)
+        .unwrap()
+    {
+        let seq = keys::trailing_seq(&key).unwrap();
+        let m: StoredMessage = decode("message", &bytes).unwrap();
+        if s.get(&keys::moving(q, seq)).unwrap().is_none() {
+            expected.insert((Index::of(&m) == Index::Received, m.visible_at_ms, seq));
+        }
+    }
+    let mut found = BTreeSet::new();
+    for (received, kind) in [(false, keys::KIND_WAITING), (true, keys::KIND_RECEIVED)] {
+        let index = if received {
+            Index::Received
+        } else {
+            Index::Waiting
+        };
+        let prefix = keys::space(kind, q);
+        for (key, _) in s.scan(&prefix, &[], usize::MAX).unwrap() {
+            let (at, seq) = keys::parse_indexed(&key, prefix.len()).unwrap();
+            assert!(
+                at >= record.floors.get(index),
+                "{index:?} row at {at} is below the floor {}",
+                record.floors.get(index)
+            );
+            found.insert((received, at, seq));
+        }
+    }
+    assert_eq!(found, expected, "index rows vs messages");
+    assert_eq!(
+        record.message_count as usize,
+        s.scan(&keys::space(KIND_MESSAGE, q), &[], usize::MAX)
+            .unwrap()
+            .len()
+    );
+}
+
+/// A small deterministic generator (no dependency, same sequence on every run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// Sends (some delayed), receives of 1–10 with timeouts of 0–3 s, deletes, visibility
+/// changes and a purge, over a clock that moves in steps of up to 1.5 s. After every
+/// command the index invariants hold; a standard-queue receive that returns fewer than it
+/// asked for has left nothing receivable (the floors never hide a message).
+fn random_history(q: &str, attrs: &[(&str, &str)], seed: u64) {
+    let fifo = q.ends_with(".fifo");
+    let mut s = MemState::default();
+    create(&mut s, q, attrs);
+    let mut rng = Lcg(seed);
+    let mut now = 1_000;
+    let mut receipts: Vec<Receipt> = Vec::new();
+    let mut n = 0;
+    for step in 0..3_000 {
+        now += rng.below(1_500);
+        match rng.below(10) {
+            0..=3 => {
+                n += 1;
+                let mut m = msg(&format!("m{n}"), None, None);
+                if fifo {
+                    m.group_id = Some(format!("g{}", rng.below(4)));
+                    m.dedup_id = Some(format!("d{n}"));
+                } else if rng.below(4) == 0 {
+                    m.delay_seconds = Some(rng.below(3) as u32);
+                }
+                send(&mut s, now, q, m);
+            }
+            4..=6 => {
+                let max = 1 + rng.below(10) as u32;
+                let vis = rng.below(4) as u32;
+                let r = receive_with(&mut s, now, q, max, Some(vis));
+                receipts.extend(r.messages.iter().map(receipt));
+                // (A zero timeout makes what it received receivable again at once.)
+                if !fifo && vis > 0 && r.messages.len() < max as usize {
+                    let again = receive_with(&mut s, now, q, 10, Some(0));
+                    assert!(
+                        again.messages.is_empty(),
+                        "step {step}: a receive of {max} got {} but {} more were receivable",
+                        r.messages.len(),
+                        again.messages.len()
+                    );
+                }
+            }
+            7 | 8 if !receipts.is_empty() => {
+                let i = rng.below(receipts.len() as u64) as usize;
+                let r = receipts.swap_remove(i);
+                let cmd = if rng.below(3) == 0 {
+                    QueueCommand::ChangeVisibility {
+                        name: name(q),
+                        entries: vec![(r, rng.below(3) as u32)],
+                    }
+                } else {
+                    QueueCommand::DeleteMessages {
+                        name: name(q),
+                        receipts: vec![r],
+                    }
+                };
+                run(&mut s, now, cmd).unwrap();
+            }
+            9 if rng.below(50) == 0 => {
+                now += 60_000;
+                run(&mut s, now, QueueCommand::Purge { name: name(q) }).unwrap();
+                receipts.clear();
+            }
+            _ => {}
+        }
+        check_index_invariants(&s, q);
+    }
+    // Drained: everything left is received and deleted, and the floors pass the history.
+    now += 10_000;
+    loop {
+        let r = receive_with(&mut s, now, q, 10, Some(30));
+        if r.messages.is_empty() {
+            break;
+        }
+        let receipts = r.messages.iter().map(receipt).collect();
+        run(
+            &mut s,
+            now,
+            QueueCommand::DeleteMessages {
+                name: name(q),
+                receipts,
+            },
+        )
+        .unwrap();
+        check_index_invariants(&s, q);
+    }
+    receive_with(&mut s, now + 60_000, q, 10, None);
+    let record = load_queue(&s, &name(q)).unwrap().unwrap();
+    assert_eq!(record.message_count, 0);
+    assert!(
+        record.floors.get(Index::Waiting) > now && record.floors.get(Index::Received) > now,
+        "an empty queue's floors are past its history: {:?}",
+        record.floors
+    );
+}
+
+#[test]
+fn visibility_indexes_stay_consistent_over_a_random_standard_history() {
+    for seed in [1, 2, 3] {
+        random_history("std", &[], seed);
+    }
+}
+
+#[test]
+fn visibility_indexes_stay_consistent_over_a_random_fifo_history() {
+    for seed in [4, 5] {
+        random_history("q.fifo", &[("FifoQueue", "true")], seed);
+    }
+}
+
+#[test]
+fn a_queue_from_before_the_floors_row_is_read_from_the_start() {
+    let mut s = MemState::default();
+    create(&mut s, "q", &[]);
+    send(&mut s, 1_000, "q", msg("m1", None, None));
+    s.delete(&keys::floors("q"));
+    assert_eq!(ids(&receive_with(&mut s, 2_000, "q", 10, None)), ["m1"]);
+    check_index_invariants(&s, "q");
+}
