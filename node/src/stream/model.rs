@@ -244,8 +244,10 @@ pub fn check_partition_key(key: &str) -> Result<(), StreamError> {
 }
 
 /// A record's sequence number: unique in its stream, strictly increasing within a shard.
-/// Shown as a decimal string of 56 digits: the shard's number (12 digits) then its
-/// position in the shard (44 digits), so numbers of one shard compare as their positions.
+/// Shown as a decimal string of 56 digits, `49`, the shard's number (10 digits), then its
+/// position in the shard (44 digits): numbers of one shard compare as their positions,
+/// a child shard's numbers are above its parents' (children get higher shard numbers),
+/// and no number has a leading zero (Kinesis's pattern is `0|([1-9]\d{0,128})`).
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -254,9 +256,11 @@ pub struct SequenceNumber {
     pub position: u64,
 }
 
+const SEQUENCE_PREFIX: &str = "49";
+
 impl SequenceNumber {
     pub fn render(&self) -> String {
-        format!("{:012}{:044}", self.shard, self.position)
+        format!("{SEQUENCE_PREFIX}{:010}{:044}", self.shard, self.position)
     }
 
     pub fn parse(s: &str) -> Result<SequenceNumber, StreamError> {
@@ -268,8 +272,9 @@ impl SequenceNumber {
         if s.len() != 56 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
-        let shard = s[..12].parse::<u32>().map_err(|_| bad())?;
-        let position = s[12..].parse::<u64>().map_err(|_| bad())?;
+        let digits = s.strip_prefix(SEQUENCE_PREFIX).ok_or_else(bad)?;
+        let shard = digits[..10].parse::<u32>().map_err(|_| bad())?;
+        let position = digits[10..].parse::<u64>().map_err(|_| bad())?;
         Ok(SequenceNumber { shard, position })
     }
 }
@@ -340,5 +345,18 @@ mod tests {
         assert_eq!(a.render().len(), 56);
         assert_eq!(SequenceNumber::parse(&b.render()).unwrap(), b);
         assert!(SequenceNumber::parse("12").is_err());
+        let top = SequenceNumber {
+            shard: u32::MAX,
+            position: u64::MAX,
+        };
+        assert_eq!(SequenceNumber::parse(&top.render()).unwrap(), top);
+        // No leading zero, and a child's numbers are above its parent's.
+        assert!(SequenceNumber::default().render().starts_with("49"));
+        let child = SequenceNumber {
+            shard: 4,
+            position: 0,
+        };
+        assert!(child.render() > b.render());
+        assert!(SequenceNumber::parse(&"0".repeat(56)).is_err());
     }
 }

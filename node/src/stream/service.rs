@@ -633,7 +633,12 @@ impl StreamService {
         let shard = shard_named(&record, shard)?;
         let log = Self::log_of(&record, shard.id);
         let sequence_in_shard = |text: &str| -> Result<SequenceNumber> {
-            let seq = SequenceNumber::parse(text)?;
+            let seq = SequenceNumber::parse(text).map_err(|_| {
+                StreamError::invalid(format!(
+                    "StartingSequenceNumber {text} used in GetShardIterator on shard {} in stream {name} under account {ACCOUNT_ID} is invalid.",
+                    shard.id
+                ))
+            })?;
             if seq.shard != shard.id.0 {
                 return Err(StreamError::invalid(format!(
                     "StartingSequenceNumber {text} used in GetShardIterator on shard {} in stream {name} under account {ACCOUNT_ID} is invalid because it did not come from this stream.",
