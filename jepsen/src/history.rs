@@ -24,7 +24,9 @@
 //! one history can hold many independent registers (see `checker::linearizable::check_keys`)
 //! or an object store's keys (see `checker::objects`, where one listing reads many at once).
 //! A queue's messages carry values as their bodies; a receive returns each with the id the
-//! queue gave it (see `checker::queue`).
+//! queue gave it (see `checker::queue`). A stream's records carry values as their data; a
+//! put answers with the shard and sequence number of each, a read returns them in a
+//! shard's order (see `checker::stream`).
 //!
 //! Not here: what counts as correct (the checkers) or how operations reach the cluster.
 
@@ -101,6 +103,35 @@ pub enum Op {
     /// would have been delivered; the receives and deletes it makes are operations of
     /// their own.
     Drain,
+    /// Stream put of records whose data are values unique in the history (PutRecord for
+    /// one, PutRecords for more), each with the partition key (and explicit hash key) it
+    /// was sent with.
+    PutRecords(Vec<StreamPut>),
+    /// GetShardIterator for `shard`: TRIM_HORIZON when `after` is `None`, else
+    /// AFTER_SEQUENCE_NUMBER `after`. `reader` names the consumer whose read of the shard
+    /// it continues.
+    GetShardIterator {
+        shard: String,
+        reader: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+    },
+    /// GetRecords on `shard` with an iterator that must continue right after sequence
+    /// number `after` (`None`: from the start of the shard), the last record `reader` had
+    /// read of the shard: got by GetShardIterator, or the previous call's
+    /// NextShardIterator.
+    GetRecords {
+        shard: String,
+        reader: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+    },
+    /// ListShards of the stream (every page).
+    ListShards,
+    /// SplitShard of `shard` at `hash_key` (decimal).
+    SplitShard { shard: String, hash_key: String },
+    /// MergeShards of `shard` with its neighbour `adjacent`.
+    MergeShards { shard: String, adjacent: String },
     /// A fault starting or ending (Jepsen's nemesis operations). Not part of any model:
     /// checkers skip it; it records when the cluster was being broken, for the reports.
     Nemesis(NemesisEvent),
@@ -134,6 +165,53 @@ pub struct Delivery {
 pub struct MessageRef {
     pub value: Value,
     pub message_id: String,
+}
+
+/// One record of a stream put.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPut {
+    /// The value its data holds.
+    pub value: Value,
+    pub partition_key: String,
+    /// The hash key it was routed by instead of its partition key's MD5 (decimal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explicit_hash_key: Option<String>,
+}
+
+/// What an answered stream put said about one of its records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "entry", rename_all = "snake_case")]
+pub enum PutEntry {
+    /// Appended to `shard` at `sequence`.
+    Ok { shard: String, sequence: String },
+    /// Refused with an error that says it was not appended.
+    Refused { code: String },
+    /// Failed with an error that leaves it unknown whether it was appended.
+    Unknown { code: String },
+}
+
+/// One record a GetRecords returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamRecord {
+    /// The value its data holds (a workload's `GARBLED` value for anything else).
+    pub value: Value,
+    pub sequence: String,
+    pub partition_key: String,
+}
+
+/// A shard as ListShards lists it or GetRecords names it at the end of its parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub shard: String,
+    /// The shards it was split or merged from.
+    #[serde(default)]
+    pub parents: Vec<String>,
+    /// Its hash-key range (decimal, inclusive).
+    pub starting_hash_key: String,
+    pub ending_hash_key: String,
+    /// ListShards: the last sequence number of a closed shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ending_sequence: Option<String>,
 }
 
 /// What a nemesis did: started or stopped one fault on some nodes.
@@ -177,6 +255,19 @@ pub enum OpResult {
     Batch { refused: Vec<usize> },
     /// A queue receive's messages, in the order the queue returned them.
     Received(Vec<Delivery>),
+    /// A stream put's answer, one entry per record in request order.
+    Put(Vec<PutEntry>),
+    /// A GetRecords page, in the order the shard returned it. `children` is present when
+    /// the call reached the end of a closed shard (no NextShardIterator): the shards to
+    /// read next. `behind_ms`: MillisBehindLatest.
+    Records {
+        records: Vec<StreamRecord>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        children: Option<Vec<ShardInfo>>,
+        behind_ms: u64,
+    },
+    /// ListShards' shards.
+    Shards(Vec<ShardInfo>),
 }
 
 impl OpResult {
@@ -195,6 +286,12 @@ impl OpResult {
                 | (Op::DeleteMessages(_), OpResult::Batch { .. })
                 | (Op::Receive { .. }, OpResult::Received(_))
                 | (Op::Drain, OpResult::Done)
+                | (Op::PutRecords(_), OpResult::Put(_))
+                | (Op::GetShardIterator { .. }, OpResult::Done)
+                | (Op::GetRecords { .. }, OpResult::Records { .. })
+                | (Op::ListShards, OpResult::Shards(_))
+                | (Op::SplitShard { .. }, OpResult::Done)
+                | (Op::MergeShards { .. }, OpResult::Done)
                 | (Op::Nemesis(_), OpResult::Done)
         )
     }
@@ -259,8 +356,8 @@ impl Operation {
             (Outcome::Ok(result), _) if !result.fits(&self.op) => {
                 return Err(HistoryError::ResultMismatch {
                     id,
-                    op: self.op.clone(),
-                    result: result.clone(),
+                    op: Box::new(self.op.clone()),
+                    result: Box::new(result.clone()),
                 })
             }
             (Outcome::Ok(_) | Outcome::Fail, None) => {
@@ -305,6 +402,35 @@ impl fmt::Display for Op {
                 write!(f, "delete [{}]", shown.join(", "))
             }
             Op::Drain => write!(f, "drain"),
+            Op::PutRecords(records) => {
+                let shown: Vec<String> = records
+                    .iter()
+                    .map(|r| match &r.explicit_hash_key {
+                        Some(hash) => format!("{} by {} (hash {hash})", r.value, r.partition_key),
+                        None => format!("{} by {}", r.value, r.partition_key),
+                    })
+                    .collect();
+                write!(f, "put [{}]", shown.join(", "))
+            }
+            Op::GetShardIterator {
+                shard,
+                reader,
+                after,
+            } => match after {
+                Some(after) => write!(f, "iterator of {shard} after {after} for reader {reader}"),
+                None => write!(f, "iterator of {shard} from its start for reader {reader}"),
+            },
+            Op::GetRecords {
+                shard,
+                reader,
+                after,
+            } => match after {
+                Some(after) => write!(f, "get-records {shard} after {after} (reader {reader})"),
+                None => write!(f, "get-records {shard} from its start (reader {reader})"),
+            },
+            Op::ListShards => write!(f, "list-shards"),
+            Op::SplitShard { shard, hash_key } => write!(f, "split {shard} at {hash_key}"),
+            Op::MergeShards { shard, adjacent } => write!(f, "merge {shard} with {adjacent}"),
             Op::Nemesis(event) => {
                 let action = match event.action {
                     NemesisAction::Start => "start",
@@ -345,6 +471,49 @@ impl fmt::Display for Outcome {
                         }
                         if let Some(sequence) = &d.sequence {
                             text.push_str(&format!(" #{sequence}"));
+                        }
+                        text
+                    })
+                    .collect();
+                write!(f, "ok [{}]", shown.join(", "))
+            }
+            Outcome::Ok(OpResult::Put(entries)) => {
+                let shown: Vec<String> = entries
+                    .iter()
+                    .map(|e| match e {
+                        PutEntry::Ok { shard, sequence } => format!("{shard} #{sequence}"),
+                        PutEntry::Refused { code } => format!("refused {code}"),
+                        PutEntry::Unknown { code } => format!("unknown {code}"),
+                    })
+                    .collect();
+                write!(f, "ok [{}]", shown.join(", "))
+            }
+            Outcome::Ok(OpResult::Records {
+                records,
+                children,
+                behind_ms,
+            }) => {
+                let shown: Vec<String> = records
+                    .iter()
+                    .map(|r| format!("{} #{}", r.value, r.sequence))
+                    .collect();
+                write!(f, "ok [{}] ({behind_ms} ms behind)", shown.join(", "))?;
+                if let Some(children) = children {
+                    let ids: Vec<&str> = children.iter().map(|c| c.shard.as_str()).collect();
+                    write!(f, ", end of shard, children {ids:?}")?;
+                }
+                Ok(())
+            }
+            Outcome::Ok(OpResult::Shards(shards)) => {
+                let shown: Vec<String> = shards
+                    .iter()
+                    .map(|s| {
+                        let mut text = s.shard.clone();
+                        if !s.parents.is_empty() {
+                            text.push_str(&format!(" from {:?}", s.parents));
+                        }
+                        if s.ending_sequence.is_some() {
+                            text.push_str(" (closed)");
                         }
                         text
                     })
@@ -405,7 +574,11 @@ pub enum HistoryError {
     #[error("operation {id:?} is ok or fail but has no completion time")]
     MissingCompletion { id: OpId },
     #[error("operation {id:?} ({op}) cannot return {result:?}")]
-    ResultMismatch { id: OpId, op: Op, result: OpResult },
+    ResultMismatch {
+        id: OpId,
+        op: Box<Op>,
+        result: Box<OpResult>,
+    },
     #[error("no operation {0:?} was invoked on this recorder")]
     UnknownOp(OpId),
     #[error("operation {0:?} was already completed")]
@@ -603,8 +776,8 @@ impl Recorder {
             if !result.fits(op) {
                 return Err(HistoryError::ResultMismatch {
                     id,
-                    op: op.clone(),
-                    result: result.clone(),
+                    op: Box::new(op.clone()),
+                    result: Box::new(result.clone()),
                 });
             }
         }
@@ -782,6 +955,92 @@ mod tests {
         assert!(shown[1].contains("receive (visibility 5000 ms): ok [1 as m1 in g1 #0"));
         assert!(shown[2].contains("delete [1 as m1]: ok"));
         assert!(shown[3].contains("drain: ok"));
+    }
+
+    #[test]
+    fn stream_operations_round_trip() {
+        let rec = Recorder::new();
+        let put = rec.invoke(
+            ProcessId(0),
+            Op::PutRecords(vec![
+                StreamPut {
+                    value: 1,
+                    partition_key: "k1".into(),
+                    explicit_hash_key: None,
+                },
+                StreamPut {
+                    value: 2,
+                    partition_key: "k2".into(),
+                    explicit_hash_key: Some("42".into()),
+                },
+            ]),
+        );
+        rec.complete(
+            put,
+            Outcome::Ok(OpResult::Put(vec![
+                PutEntry::Ok {
+                    shard: "shardId-000000000000".into(),
+                    sequence: "4900".into(),
+                },
+                PutEntry::Refused {
+                    code: "ProvisionedThroughputExceededException".into(),
+                },
+            ])),
+        )
+        .unwrap();
+        let get = rec.invoke(
+            ProcessId(1),
+            Op::GetRecords {
+                shard: "shardId-000000000000".into(),
+                reader: 1,
+                after: None,
+            },
+        );
+        assert!(matches!(
+            rec.complete(get, Outcome::Ok(OpResult::Done)),
+            Err(HistoryError::ResultMismatch { .. })
+        ));
+        let child = ShardInfo {
+            shard: "shardId-000000000004".into(),
+            parents: vec!["shardId-000000000000".into()],
+            starting_hash_key: "0".into(),
+            ending_hash_key: "9".into(),
+            ending_sequence: None,
+        };
+        rec.complete(
+            get,
+            Outcome::Ok(OpResult::Records {
+                records: vec![StreamRecord {
+                    value: 1,
+                    sequence: "4900".into(),
+                    partition_key: "k1".into(),
+                }],
+                children: Some(vec![child.clone()]),
+                behind_ms: 0,
+            }),
+        )
+        .unwrap();
+        let list = rec.invoke(ProcessId(2), Op::ListShards);
+        rec.complete(list, Outcome::Ok(OpResult::Shards(vec![child])))
+            .unwrap();
+        let history = rec.history();
+        let mut bytes = Vec::new();
+        history.write_json_lines(&mut bytes).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains(r#""f":"put_records""#), "{text}");
+        assert!(text.contains(r#""explicit_hash_key":"42""#), "{text}");
+        assert_eq!(History::read_json_lines(bytes.as_slice()).unwrap(), history);
+        let shown: Vec<String> = history.ops().iter().map(|op| op.to_string()).collect();
+        assert!(shown[0]
+            .contains("put [1 by k1, 2 by k2 (hash 42)]: ok [shardId-000000000000 #4900, refused"));
+        assert!(shown[1]
+            .contains("get-records shardId-000000000000 from its start (reader 1): ok [1 #4900]"));
+        assert!(
+            shown[1].contains("end of shard, children [\"shardId-000000000004\"]"),
+            "{}",
+            shown[1]
+        );
+        assert!(shown[2].contains("list-shards: ok [shardId-000000000004 from"));
     }
 
     #[test]

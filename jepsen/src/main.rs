@@ -1,11 +1,11 @@
 //! `stratus-jepsen`: runs Jepsen-style tests against a live cluster and checks histories.
 //!
-//! - `stratus-jepsen run --target compose|local --workload register|set|objects|queue|fifo --nemesis
+//! - `stratus-jepsen run --target compose|local --workload register|set|objects|queue|fifo|stream --nemesis
 //!   kill,pause,partition,zone,slow --time-limit SECONDS ...` drives a cluster while
 //!   breaking it and writes a run directory (see `stratus_jepsen::run`). Exits 0 when the
 //!   history is valid, 1 on any anomaly, 2 when it could not be decided, 3 when the harness
 //!   itself failed.
-//! - `stratus-jepsen check --history FILE --model register|set|objects|queue|fifo` reads a JSON-lines history
+//! - `stratus-jepsen check --history FILE --model register|set|objects|queue|fifo|stream` reads a JSON-lines history
 //!   (as written by `History::save` or a run), prints the verdict and exits 0 when valid, 1
 //!   when invalid and 2 when unknown (search budget exhausted) or on any error.
 
@@ -17,10 +17,11 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use stratus_jepsen::checker::linearizable::{self, CheckOptions, DEFAULT_MAX_STEPS};
 use stratus_jepsen::checker::queue::{self, QueueKind};
-use stratus_jepsen::checker::{objects, set, Validity};
+use stratus_jepsen::checker::{objects, set, stream, Validity};
 use stratus_jepsen::history::History;
 use stratus_jepsen::run::target::FaultKind;
 use stratus_jepsen::run::verdict::EXIT_HARNESS;
+use stratus_jepsen::run::workload_stream::ReshardChoice;
 use stratus_jepsen::run::{self, RunOptions, TargetKind, WorkloadKind};
 
 #[derive(Parser)]
@@ -65,6 +66,10 @@ struct RunArgs {
     /// Register and objects workloads: operations per key before moving to fresh keys.
     #[arg(long, default_value_t = 300)]
     ops_per_key: u64,
+    /// Stream workload: halfway through, split a shard, merge two, neither, or either
+    /// (split for an odd seed, merge for an even one).
+    #[arg(long, default_value = "either", value_parser = parse_reshard)]
+    reshard: ReshardChoice,
     /// Seconds between faults and of each fault.
     #[arg(long, default_value_t = 10)]
     nemesis_interval: u64,
@@ -120,6 +125,11 @@ fn parse_faults(list: &str) -> Result<FaultList, String> {
     Ok(FaultList(faults))
 }
 
+fn parse_reshard(name: &str) -> Result<ReshardChoice, String> {
+    ReshardChoice::parse(name)
+        .ok_or_else(|| format!("unknown reshard {name:?}; expected split, merge, none or either"))
+}
+
 #[derive(Args)]
 struct CheckArgs {
     /// JSON-lines history file.
@@ -148,6 +158,10 @@ enum ModelKind {
     /// An SQS FIFO queue: as a standard queue, plus order within each message group and no
     /// duplicates.
     Fifo,
+    /// A Kinesis stream: every acknowledged record read back where its put said, nothing
+    /// invented or duplicated, every reader's pages continuing one another, parents before
+    /// children.
+    Stream,
 }
 
 fn main() -> ExitCode {
@@ -203,6 +217,11 @@ fn check(args: &CheckArgs) -> anyhow::Result<Validity> {
             print!("{report}");
             report.validity()
         }
+        ModelKind::Stream => {
+            let report = stream::check(&history)?;
+            print!("{report}");
+            report.validity()
+        }
     };
     println!("{validity}");
     Ok(validity)
@@ -220,12 +239,14 @@ fn run_command(args: RunArgs) -> ExitCode {
             ModelKind::Objects => WorkloadKind::Objects,
             ModelKind::Queue => WorkloadKind::Queue,
             ModelKind::Fifo => WorkloadKind::Fifo,
+            ModelKind::Stream => WorkloadKind::Stream,
         },
         faults: args.nemesis.0,
         time_limit: Duration::from_secs(args.time_limit),
         clients: args.clients,
         keys: args.keys,
         ops_per_key: args.ops_per_key,
+        reshard: args.reshard,
         nemesis_interval: Duration::from_secs(args.nemesis_interval.max(1)),
         pin_clients: args.pin_clients,
         seed: args.seed,

@@ -10,6 +10,9 @@
 //! - [`queue`]: messages sent, received and deleted; nothing acknowledged is lost, nothing
 //!   delivered that was never sent; duplicates counted (standard) or refused ([`fifo`],
 //!   which also checks the order within each message group).
+//! - [`stream`]: records put to a sharded stream and read back shard by shard; nothing
+//!   acknowledged is lost or moved, nothing read that was never put, no duplicates, and
+//!   every reader's pages continue one another without a gap, parents before children.
 //!
 //! Every checker answers with a report whose [`Validity`] is `Valid`, `Invalid` (with an
 //! explanation) or `Unknown` (the search budget ran out: neither proven nor refuted). A
@@ -22,6 +25,7 @@ pub mod objects;
 pub mod queue;
 pub mod register;
 pub mod set;
+pub mod stream;
 pub mod wgl;
 
 use std::fmt;
@@ -62,6 +66,12 @@ pub enum CheckError {
     },
     #[error("history acts on {count} keys; check it key by key (check_keys)")]
     MultipleKeys { count: usize },
+    #[error("operation {id:?} cannot be read as part of the {model} model: {what}")]
+    Malformed {
+        id: OpId,
+        model: &'static str,
+        what: String,
+    },
     #[error("history has no successful read-all to serve as the final read")]
     NoFinalRead,
     #[error("value {value} is added by both {first:?} and {second:?}; set adds must be unique")]

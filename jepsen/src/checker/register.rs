@@ -52,7 +52,13 @@ impl RegisterOp {
             | Op::Send { .. }
             | Op::Receive { .. }
             | Op::DeleteMessages(_)
-            | Op::Drain => return Err(unsupported()),
+            | Op::Drain
+            | Op::PutRecords(_)
+            | Op::GetShardIterator { .. }
+            | Op::GetRecords { .. }
+            | Op::ListShards
+            | Op::SplitShard { .. }
+            | Op::MergeShards { .. } => return Err(unsupported()),
             // Faults are context, not register operations.
             Op::Nemesis(_) => return Ok(None),
             Op::Read | Op::Write(_) | Op::Cas { .. } | Op::Delete | Op::List => {}

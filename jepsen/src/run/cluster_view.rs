@@ -5,6 +5,7 @@
 //! A status comes from whichever node answers, so it can be stale while faults are in
 //! force; callers treat it as a hint.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
@@ -19,8 +20,26 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
 /// Asks the cluster about itself.
 pub struct ClusterView {
     client: Client,
-    /// Data groups leader-targeted faults aim at (empty: any).
-    focus: Vec<u64>,
+    focus: Focus,
+}
+
+/// The data groups leader-targeted faults aim at (empty: any), shared so a workload can
+/// widen it while the nemesis runs (a stream's shards, after a split or merge).
+#[derive(Debug, Clone, Default)]
+pub struct Focus(Arc<Mutex<Vec<u64>>>);
+
+impl Focus {
+    /// Aims at `groups` from now on.
+    pub fn set(&self, groups: Vec<u64>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = groups;
+    }
+
+    pub fn groups(&self) -> Vec<u64> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl ClusterView {
@@ -30,14 +49,19 @@ impl ClusterView {
         config.connect_timeout = Duration::from_millis(500);
         Ok(ClusterView {
             client: Client::with_config(config).await?,
-            focus: Vec::new(),
+            focus: Focus::default(),
         })
     }
 
     /// Makes [`ClusterView::random_data_leader`] pick among `groups` (the groups a workload
     /// lives in), falling back to any data group when none of them has a leader.
     pub fn focus_on(&mut self, groups: Vec<u64>) {
-        self.focus = groups;
+        self.focus.set(groups);
+    }
+
+    /// The focus, for a workload that moves it during the run.
+    pub fn focus(&self) -> Focus {
+        self.focus.clone()
     }
 
     /// How many data groups the cluster has, as the node that answers sees it.
@@ -61,9 +85,10 @@ impl ClusterView {
             .filter(|g| g.kind == "data")
             .filter_map(|g| g.leader.map(|leader| (g.id, leader)))
             .collect();
+        let focus = self.focus.groups();
         let focused: Vec<(u64, NodeId)> = led
             .iter()
-            .filter(|(group, _)| self.focus.contains(group))
+            .filter(|(group, _)| focus.contains(group))
             .copied()
             .collect();
         if focused.is_empty() {

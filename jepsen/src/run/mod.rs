@@ -15,12 +15,16 @@
 //! [`cluster_view`] (status, leaders); [`request`], [`workload_register`],
 //! [`workload_set`] (the gRPC clients); [`s3_request`], [`workload_objects`] (the S3
 //! clients); [`sqs_request`], [`workload_queue`] (the SQS clients, standard and FIFO);
-//! [`verdict`], [`report`], [`plot`] (the results).
+//! [`kinesis_request`], [`workload_stream`] (the Kinesis clients); [`placement`] (which
+//! data group holds a queue or a shard, to aim faults); [`verdict`], [`report`], [`plot`]
+//! (the results).
 
 pub mod cluster_view;
+pub mod kinesis_request;
 pub mod nemesis;
 pub mod netns;
 pub mod partition;
+pub mod placement;
 pub mod plot;
 pub mod report;
 pub mod request;
@@ -34,6 +38,7 @@ pub mod workload_objects;
 pub mod workload_queue;
 pub mod workload_register;
 pub mod workload_set;
+pub mod workload_stream;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,6 +61,7 @@ use crate::run::workload_objects::ObjectsWorkload;
 use crate::run::workload_queue::QueueWorkload;
 use crate::run::workload_register::RegisterWorkload;
 use crate::run::workload_set::SetWorkload;
+use crate::run::workload_stream::{ReshardChoice, StreamWorkload};
 
 /// Which cluster to drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +81,8 @@ pub enum WorkloadKind {
     Queue,
     /// SQS on the HTTP edges, a FIFO queue: in order per group, no duplicates.
     Fifo,
+    /// Kinesis on the HTTP edges: a sharded stream put to and read back shard by shard.
+    Stream,
 }
 
 impl WorkloadKind {
@@ -85,6 +93,7 @@ impl WorkloadKind {
             WorkloadKind::Objects => "objects",
             WorkloadKind::Queue => "queue",
             WorkloadKind::Fifo => "fifo",
+            WorkloadKind::Stream => "stream",
         }
     }
 
@@ -111,6 +120,8 @@ pub struct RunOptions {
     /// Register and objects workloads: operations on one key before it is replaced by a
     /// fresh key.
     pub ops_per_key: u64,
+    /// Stream workload: the split or merge made halfway through.
+    pub reshard: ReshardChoice,
     pub nemesis_interval: Duration,
     /// Each client process talks to one node only (see `request::ClientContext::pinned`).
     pub pin_clients: bool,
@@ -226,8 +237,9 @@ fn run_dir(store: &Path, workload: WorkloadKind, at: DateTime<Utc>) -> anyhow::R
     Ok(dir)
 }
 
-/// The objects workload's bucket (and the stem of the queue workloads' queue): unique per
-/// run start and seed, and a valid S3 name (lower case, at most 63 characters).
+/// The objects workload's bucket (and the stem of the queue workloads' queue, and the
+/// stream workload's stream): unique per run start and seed, and a valid S3 name (lower
+/// case, at most 63 characters).
 fn bucket_name(started_at: DateTime<Utc>, seed: u64) -> String {
     let name = format!("jepsen-{}-{seed}", started_at.format("%Y%m%dt%H%M%S%3f"));
     name.chars().take(63).collect()
@@ -303,6 +315,31 @@ async fn drive(
             eprintln!("queue {} lives in data group {group}", queue.name());
         }
     }
+    let stream = StreamWorkload::new(
+        bucket_name(started_at, options.seed),
+        target.s3_access(),
+        options.reshard,
+        options.seed,
+        options.time_limit,
+        view.focus(),
+    );
+    if options.workload == WorkloadKind::Stream {
+        let deadline = Instant::now() + options.ready_timeout;
+        let shards = stream
+            .setup(&context(options.clients), deadline)
+            .await
+            .map_err(|e| anyhow::anyhow!("setting up the stream workload: {e}"))?;
+        // Leader-targeted faults aim at the groups of the stream's shards.
+        let groups = match view.data_groups().await {
+            Some(groups) if groups > 0 => stream.aim(&shards, groups),
+            _ => Vec::new(),
+        };
+        eprintln!(
+            "stream {} ready: {} shards in data groups {groups:?}",
+            stream.name(),
+            shards.len()
+        );
+    }
     if options.workload == WorkloadKind::Objects {
         let deadline = Instant::now() + options.ready_timeout;
         objects
@@ -325,6 +362,7 @@ async fn drive(
             WorkloadKind::Queue | WorkloadKind::Fifo => {
                 tokio::spawn(Arc::clone(&queue).client(context(index), stop))
             }
+            WorkloadKind::Stream => tokio::spawn(Arc::clone(&stream).client(context(index), stop)),
         })
         .collect();
 
@@ -387,6 +425,21 @@ async fn drive(
             }
             match workload_queue::check(&recorder.history(), kind) {
                 Ok(report) => Checked::Queue(report),
+                Err(e) => Checked::Unchecked(e.to_string()),
+            }
+        }
+        WorkloadKind::Stream => {
+            // Reading everything back takes as long as there is to read.
+            let deadline = Instant::now() + options.ready_timeout + options.time_limit;
+            match stream.drain(&final_context, deadline).await {
+                Ok(drained) => eprintln!(
+                    "drained {} records of {} shards in {:.1?}",
+                    drained.records, drained.shards, drained.took
+                ),
+                Err(e) => harness_errors.push(e),
+            }
+            match workload_stream::check(&recorder.history()) {
+                Ok(report) => Checked::Stream(report),
                 Err(e) => Checked::Unchecked(e.to_string()),
             }
         }

@@ -113,6 +113,12 @@ fn function(op: &Op) -> &'static str {
         Op::Receive { .. } => "receive",
         Op::DeleteMessages(_) => "delete",
         Op::Drain => "drain",
+        Op::PutRecords(_) => "put",
+        Op::GetShardIterator { .. } => "iterator",
+        Op::GetRecords { .. } => "get",
+        Op::ListShards => "list",
+        Op::SplitShard { .. } => "split",
+        Op::MergeShards { .. } => "merge",
         Op::Nemesis(_) => "nemesis",
     }
 }

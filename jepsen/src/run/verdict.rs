@@ -14,6 +14,7 @@ use crate::checker::linearizable::{KeyedReport, Verdict};
 use crate::checker::objects::ObjectsReport;
 use crate::checker::queue::{QueueKind, QueueReport};
 use crate::checker::set::SetReport;
+use crate::checker::stream::StreamReport;
 use crate::checker::Validity;
 use crate::history::{History, Op, OpId, OpResult, Operation, Outcome, Value};
 use crate::run::workload_set::FinalRead;
@@ -30,6 +31,8 @@ pub enum Checked {
     Objects(ObjectsReport),
     /// The queue and fifo workloads.
     Queue(QueueReport),
+    /// The stream workload.
+    Stream(StreamReport),
     Set {
         report: SetReport,
         final_read: FinalRead,
@@ -44,6 +47,7 @@ impl Checked {
             Checked::Register(report) => report.validity(),
             Checked::Objects(report) => report.validity(),
             Checked::Queue(report) => report.validity(),
+            Checked::Stream(report) => report.validity(),
             Checked::Set { report, final_read } => {
                 if final_read.corrupt.is_empty() {
                     report.validity()
@@ -68,6 +72,10 @@ impl Checked {
             Checked::Queue(report) => {
                 let _ = write!(text, "{report}");
                 explain_queue(&mut text, history, report);
+            }
+            Checked::Stream(report) => {
+                let _ = write!(text, "{report}");
+                explain_stream(&mut text, history, report);
             }
             Checked::Set { report, final_read } => {
                 let _ = write!(text, "{report}");
@@ -116,6 +124,7 @@ impl Checked {
                 json
             }
             Checked::Queue(report) => queue_json(report),
+            Checked::Stream(report) => stream_json(report),
             Checked::Set { report, final_read } => json!({
                 "checker": "set",
                 "attempted": report.attempted,
@@ -185,6 +194,69 @@ fn explain_queue(text: &mut String, history: &History, report: &QueueReport) {
             let _ = writeln!(text, "    {}", with_time(op));
         }
     }
+}
+
+/// The operations behind a stream report's anomalies (the first few of each kind), with
+/// their times.
+fn explain_stream(text: &mut String, history: &History, report: &StreamReport) {
+    let mut shown = 0;
+    for anomaly in &report.anomalies {
+        if shown >= 20 {
+            break;
+        }
+        let ops: Vec<&Operation> = anomaly
+            .ops
+            .iter()
+            .filter_map(|id| history.ops().iter().find(|op| op.id == *id))
+            .collect();
+        if ops.is_empty() {
+            continue;
+        }
+        shown += 1;
+        let _ = writeln!(text, "  operations behind: {}", anomaly.what);
+        for op in ops.iter().take(5) {
+            let _ = writeln!(text, "    {}", with_time(op));
+        }
+    }
+}
+
+/// A stream report as JSON.
+fn stream_json(report: &StreamReport) -> Json {
+    let counts: serde_json::Map<String, Json> = report
+        .counts
+        .iter()
+        .map(|(kind, count)| (kind.name().to_string(), Json::from(*count)))
+        .collect();
+    json!({
+        "checker": "stream",
+        "drain_op": report.drain.map(|id| id.0),
+        "attempted": report.attempted,
+        "acknowledged": report.acknowledged,
+        "refused": report.refused,
+        "unknown": report.unknown,
+        "recovered": report.recovered,
+        "read_values": report.read_values,
+        "records_read": report.records_read,
+        "pages": report.pages,
+        "chains": report.chains,
+        "final_shards": report.final_shards,
+        "final_records": report.final_records,
+        "lineage": report.lineage,
+        "unconfirmed": report.unconfirmed,
+        "anomaly_counts": counts,
+        "anomalies": report
+            .anomalies
+            .iter()
+            .take(100)
+            .map(|a| json!({
+                "kind": a.kind.name(),
+                "shard": a.shard,
+                "values": a.values,
+                "ops": a.ops.iter().map(|id| id.0).collect::<Vec<_>>(),
+                "what": a.what,
+            }))
+            .collect::<Vec<_>>(),
+    })
 }
 
 /// A queue report as JSON.

@@ -40,6 +40,7 @@ use tokio::time::Instant;
 use crate::checker::queue::{self, QueueKind, QueueReport};
 use crate::checker::CheckError;
 use crate::history::{Delivery, History, MessageRef, Op, OpResult, Outcome, ProcessId, Value};
+use crate::run::placement;
 use crate::run::request::ClientContext;
 use crate::run::s3_request::{bounded, S3Failure};
 use crate::run::sqs_request::{outcome, SqsEdge, SqsProcess};
@@ -102,12 +103,7 @@ pub fn decode(text: &str, md5_of_body: Option<&str>) -> Value {
 /// the number of data groups, from 1), a published hash fixed for good. The nemesis aims
 /// its leader-targeted faults at this group.
 pub fn queue_group(name: &str, data_groups: u64) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in b"queue/".iter().chain(name.as_bytes()) {
-        hash ^= u64::from(*b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    1 + hash % data_groups.max(1)
+    placement::queue_group(name, data_groups)
 }
 
 /// The name of a run's queue: unique per run start and seed, and a valid SQS name (at most
