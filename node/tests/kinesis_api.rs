@@ -604,6 +604,45 @@ async fn retention_increases_and_decreases_within_24_to_8760_hours() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn describe_limits_counts_open_shards_and_on_demand_streams() {
+    let _serial = common::serial().await;
+    let (_cluster, kinesis) = start().await;
+    create_stream(&kinesis, "three", 3).await;
+    create_stream(&kinesis, "two", 2).await;
+    let on_demand = create_on_demand_stream(&kinesis, "elastic").await;
+    let open = 3 + 2 + on_demand.open_shard_count();
+
+    // OpenShardCount counts the account's open shards; OnDemandStreamCount its on-demand
+    // streams; each under its limit.
+    let limits = kinesis
+        .describe_limits()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeLimits: {}", DisplayErrorContext(&e)));
+    assert_eq!(limits.open_shard_count(), open);
+    assert_eq!(limits.on_demand_stream_count(), 1);
+    assert!(limits.shard_limit() >= open, "{limits:?}");
+    assert!(limits.on_demand_stream_count_limit() >= 1, "{limits:?}");
+
+    // A split adds an open shard (two children, one closed parent).
+    kinesis
+        .split_shard()
+        .stream_name("two")
+        .shard_to_split("shardId-000000000000")
+        .new_starting_hash_key((MAX_HASH_KEY / 4).to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("SplitShard: {}", DisplayErrorContext(&e)));
+    wait_active(&kinesis, "two").await;
+    let limits = kinesis
+        .describe_limits()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeLimits: {}", DisplayErrorContext(&e)));
+    assert_eq!(limits.open_shard_count(), open + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stream_arn_is_accepted_in_place_of_the_name() {
     let _serial = common::serial().await;
     let (_cluster, kinesis) = start().await;

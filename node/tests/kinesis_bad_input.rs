@@ -21,7 +21,7 @@ mod sqs_common;
 
 use std::time::Duration;
 
-use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::operation::create_stream::CreateStreamError;
 use aws_sdk_kinesis::operation::get_records::GetRecordsError;
 use aws_sdk_kinesis::operation::get_shard_iterator::GetShardIteratorError;
@@ -35,6 +35,75 @@ use aws_sdk_kinesis::Client;
 use kinesis_common::*;
 
 const VALIDATION: &str = "ValidationException";
+
+/// Every way one test found the server answering otherwise than AWS, so that one run
+/// reports all of them (the test fails at its end if there is any).
+#[derive(Default)]
+struct Differences(Vec<String>);
+
+fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(e: &SdkError<E>) -> String {
+    match e.as_service_error() {
+        Some(_) => format!(
+            "{} ({}): {}",
+            e.code().unwrap_or("no code"),
+            status_of(e).map_or("no status".into(), |s| s.to_string()),
+            e.message().unwrap_or_default()
+        ),
+        None => DisplayErrorContext(e).to_string(),
+    }
+}
+
+impl Differences {
+    /// The call must fail with error code `code` (for errors outside an operation's model,
+    /// such as ValidationException).
+    fn code<T, E>(&mut self, what: &str, res: Result<T, SdkError<E>>, code: &str)
+    where
+        T: std::fmt::Debug,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match res {
+            Ok(v) => self
+                .0
+                .push(format!("{what}: expected {code}, got success {v:?}")),
+            Err(e) if e.code() == Some(code) => {}
+            Err(e) => self
+                .0
+                .push(format!("{what}: expected {code}, got {}", describe(&e))),
+        }
+    }
+
+    /// The call must fail with the modeled error `is` recognises (e.g.
+    /// `GetRecordsError::is_invalid_argument_exception`).
+    fn typed<T, E>(&mut self, what: &str, res: Result<T, SdkError<E>>, is: impl FnOnce(&E) -> bool)
+    where
+        T: std::fmt::Debug,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match res {
+            Ok(v) => self
+                .0
+                .push(format!("{what}: expected an error, got success {v:?}")),
+            Err(e) if e.as_service_error().is_some_and(is) => {}
+            Err(e) => self.0.push(format!("{what}: wrong error {}", describe(&e))),
+        }
+    }
+
+    fn check(&mut self, what: &str, ok: bool, detail: impl std::fmt::Display) {
+        if !ok {
+            self.0.push(format!("{what}: {detail}"));
+        }
+    }
+
+    #[track_caller]
+    fn assert_none(self) {
+        assert!(
+            self.0.is_empty(),
+            "{} difference(s) from AWS:\n{}",
+            self.0.len(),
+            self.0.join("\n")
+        );
+    }
+}
 
 fn entry(partition_key: &str, data: Vec<u8>) -> PutRecordsRequestEntry {
     PutRecordsRequestEntry::builder()
@@ -56,6 +125,7 @@ async fn record_count(client: &Client, stream: &str) -> usize {
 async fn oversized_records_and_batches_are_refused_and_store_nothing() {
     let _serial = common::serial().await;
     let (_cluster, kinesis) = start().await;
+    let mut diffs = Differences::default();
     create_stream(&kinesis, "sizes", 2).await;
     let put_record = |key: &str, data: Vec<u8>| {
         kinesis
@@ -67,12 +137,12 @@ async fn oversized_records_and_batches_are_refused_and_store_nothing() {
     };
 
     // A data blob over 1 MiB breaks the model (Data: length <= 1048576).
-    expect_code(
+    diffs.code(
         "PutRecord with 1 MiB + 1 byte of data",
         put_record("k", vec![b'x'; MIB + 1]).await,
         VALIDATION,
     );
-    expect_code(
+    diffs.code(
         "PutRecords with an entry of 1 MiB + 1 byte",
         kinesis
             .put_records()
@@ -94,7 +164,7 @@ async fn oversized_records_and_batches_are_refused_and_store_nothing() {
             .map(|i| entry(&format!("k{i}"), format!("e{i}").into_bytes()))
             .collect()
     };
-    expect_code(
+    diffs.code(
         "PutRecords with 501 entries",
         kinesis
             .put_records()
@@ -104,7 +174,7 @@ async fn oversized_records_and_batches_are_refused_and_store_nothing() {
             .await,
         VALIDATION,
     );
-    expect_code(
+    diffs.code(
         "PutRecords with no entries",
         kinesis
             .put_records()
@@ -125,7 +195,7 @@ async fn oversized_records_and_batches_are_refused_and_store_nothing() {
     assert_eq!(out.records().len(), 500);
 
     // A whole request over 5 MiB (six records of 1,000,000 bytes) is refused.
-    expect_service_error(
+    diffs.typed(
         "PutRecords of 6,000,000 bytes",
         kinesis
             .put_records()
@@ -142,12 +212,14 @@ async fn oversized_records_and_batches_are_refused_and_store_nothing() {
 
     // Only the accepted puts are in the stream.
     assert_eq!(record_count(&kinesis, "sizes").await, 1 + 500);
+    diffs.assert_none();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn partition_keys_and_explicit_hash_keys_out_of_bounds_are_refused() {
     let _serial = common::serial().await;
     let (_cluster, kinesis) = start().await;
+    let mut diffs = Differences::default();
     create_stream(&kinesis, "keys", 2).await;
     let put_record = |key: String, hash_key: Option<String>| {
         kinesis
@@ -160,17 +232,17 @@ async fn partition_keys_and_explicit_hash_keys_out_of_bounds_are_refused() {
     };
 
     // PartitionKey: 1 to 256 characters.
-    expect_code(
+    diffs.code(
         "PutRecord with a 257-character partition key",
         put_record("k".repeat(257), None).await,
         VALIDATION,
     );
-    expect_code(
+    diffs.code(
         "PutRecord with an empty partition key",
         put_record(String::new(), None).await,
         VALIDATION,
     );
-    expect_code(
+    diffs.code(
         "PutRecords with a 257-character partition key",
         kinesis
             .put_records()
@@ -183,12 +255,12 @@ async fn partition_keys_and_explicit_hash_keys_out_of_bounds_are_refused() {
 
     // ExplicitHashKey: a decimal number (pattern 0|([1-9]\d{0,38})) in [0, 2^128 - 1].
     let two_to_128 = "340282366920938463463374607431768211456".to_string();
-    expect_service_error(
+    diffs.typed(
         "PutRecord with ExplicitHashKey 2^128",
         put_record("k".into(), Some(two_to_128.clone())).await,
         PutRecordError::is_invalid_argument_exception,
     );
-    expect_service_error(
+    diffs.typed(
         "PutRecords with an entry's ExplicitHashKey 2^128",
         kinesis
             .put_records()
@@ -207,7 +279,7 @@ async fn partition_keys_and_explicit_hash_keys_out_of_bounds_are_refused() {
         PutRecordsError::is_invalid_argument_exception,
     );
     for bad in ["abc", "-1", "12x"] {
-        expect_code(
+        diffs.code(
             &format!("PutRecord with ExplicitHashKey {bad:?}"),
             put_record("k".into(), Some(bad.into())).await,
             VALIDATION,
@@ -219,12 +291,14 @@ async fn partition_keys_and_explicit_hash_keys_out_of_bounds_are_refused() {
         0,
         "nothing refused was stored"
     );
+    diffs.assert_none();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn malformed_tampered_and_misused_iterators_are_refused() {
     let _serial = common::serial().await;
     let (_cluster, kinesis) = start().await;
+    let mut diffs = Differences::default();
     create_stream(&kinesis, "iters", 2).await;
     let (shard, seq) = put(&kinesis, "iters", "k", b"secret").await;
     let other = if shard == "shardId-000000000000" {
@@ -235,7 +309,7 @@ async fn malformed_tampered_and_misused_iterators_are_refused() {
     let get_records = |it: String| kinesis.get_records().shard_iterator(it).send();
 
     // Not an iterator at all.
-    expect_service_error(
+    diffs.typed(
         "GetRecords with a made-up iterator",
         get_records("not-an-iterator".into()).await,
         GetRecordsError::is_invalid_argument_exception,
@@ -262,7 +336,7 @@ async fn malformed_tampered_and_misused_iterators_are_refused() {
         let mut bytes = it.clone().into_bytes();
         bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(bytes).expect("ASCII");
-        expect_service_error(
+        diffs.typed(
             &format!("GetRecords with the iterator changed at {at}"),
             get_records(tampered).await,
             GetRecordsError::is_invalid_argument_exception,
@@ -283,37 +357,37 @@ async fn malformed_tampered_and_misused_iterators_are_refused() {
         ShardIteratorType::AtSequenceNumber,
         ShardIteratorType::AfterSequenceNumber,
     ] {
-        expect_service_error(
+        diffs.typed(
             &format!("GetShardIterator {kind:?} without StartingSequenceNumber"),
             iterator(kind.clone(), &shard, None).await,
             GetShardIteratorError::is_invalid_argument_exception,
         );
     }
     for kind in [ShardIteratorType::Latest, ShardIteratorType::TrimHorizon] {
-        expect_service_error(
+        diffs.typed(
             &format!("GetShardIterator {kind:?} with a StartingSequenceNumber"),
             iterator(kind.clone(), &shard, Some(&seq)).await,
             GetShardIteratorError::is_invalid_argument_exception,
         );
     }
     // A sequence number of another shard, and one that is not a number.
-    expect_service_error(
+    diffs.typed(
         "GetShardIterator AT_SEQUENCE_NUMBER with another shard's sequence number",
         iterator(ShardIteratorType::AtSequenceNumber, other, Some(&seq)).await,
         GetShardIteratorError::is_invalid_argument_exception,
     );
-    expect_code(
+    diffs.code(
         "GetShardIterator AT_SEQUENCE_NUMBER abc",
         iterator(ShardIteratorType::AtSequenceNumber, &shard, Some("abc")).await,
         VALIDATION,
     );
     // AT_TIMESTAMP needs a Timestamp, and not one in the future.
-    expect_service_error(
+    diffs.typed(
         "GetShardIterator AT_TIMESTAMP without Timestamp",
         iterator(ShardIteratorType::AtTimestamp, &shard, None).await,
         GetShardIteratorError::is_invalid_argument_exception,
     );
-    expect_service_error(
+    diffs.typed(
         "GetShardIterator AT_TIMESTAMP an hour ahead",
         kinesis
             .get_shard_iterator()
@@ -326,7 +400,7 @@ async fn malformed_tampered_and_misused_iterators_are_refused() {
         GetShardIteratorError::is_invalid_argument_exception,
     );
     // A shard the stream does not have.
-    expect_service_error(
+    diffs.typed(
         "GetShardIterator on shardId-000000000099",
         iterator(ShardIteratorType::TrimHorizon, "shardId-000000000099", None).await,
         GetShardIteratorError::is_resource_not_found_exception,
@@ -335,7 +409,7 @@ async fn malformed_tampered_and_misused_iterators_are_refused() {
     // GetRecords Limit: 1 to 10,000 (the model says so for 0; for 10,001 the API
     // reference names InvalidArgumentException while AWS was recorded answering the
     // model's ValidationException: either is AWS's).
-    expect_code(
+    diffs.code(
         "GetRecords Limit 0",
         kinesis
             .get_records()
@@ -352,13 +426,16 @@ async fn malformed_tampered_and_misused_iterators_are_refused() {
         .send()
         .await;
     let code = over.as_ref().err().and_then(|e| e.code()).map(String::from);
-    assert!(
+    diffs.check(
+        "GetRecords Limit 10001",
         matches!(
             code.as_deref(),
             Some("InvalidArgumentException" | "ValidationException")
         ),
-        "GetRecords Limit 10001: {:?}",
-        over.map_err(|e| DisplayErrorContext(e).to_string())
+        format!(
+            "expected InvalidArgumentException or ValidationException, got {:?}",
+            over.map_err(|e| describe(&e))
+        ),
     );
 
     // The iterator of a deleted stream finds nothing.
@@ -382,34 +459,37 @@ async fn malformed_tampered_and_misused_iterators_are_refused() {
             .map(|_| ())
     })
     .await;
-    expect_service_error(
+    diffs.typed(
         "GetRecords with an iterator of a deleted stream",
         get_records(it).await,
         GetRecordsError::is_resource_not_found_exception,
     );
+    diffs.assert_none();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unknown_streams_are_not_found_and_taken_names_are_in_use() {
     let _serial = common::serial().await;
     let (_cluster, kinesis) = start().await;
+    let mut diffs = Differences::default();
     create_stream(&kinesis, "taken", 2).await;
     let missing = "no-such-stream";
 
     macro_rules! not_found {
         ($what:expr, $call:expr) => {{
-            let res = $call.await;
-            let err = match res {
-                Ok(v) => panic!("{}: expected ResourceNotFoundException, got {v:?}", $what),
-                Err(e) => e,
-            };
-            assert!(
-                err.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()),
-                "{}: wrong error: {}",
-                $what,
-                DisplayErrorContext(&err)
-            );
+            match $call.await {
+                Ok(v) => diffs.check(
+                    $what,
+                    false,
+                    format!("expected ResourceNotFoundException, got {v:?}"),
+                ),
+                Err(e) => diffs.check(
+                    $what,
+                    e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()),
+                    format!("expected ResourceNotFoundException, got {}", describe(&e)),
+                ),
+            }
         }};
     }
     not_found!(
@@ -506,7 +586,7 @@ async fn unknown_streams_are_not_found_and_taken_names_are_in_use() {
     );
 
     // CreateStream on a name that exists: ResourceInUseException, the stream untouched.
-    expect_service_error(
+    diffs.typed(
         "CreateStream on an existing name",
         kinesis
             .create_stream()
@@ -520,7 +600,7 @@ async fn unknown_streams_are_not_found_and_taken_names_are_in_use() {
 
     // Names outside [a-zA-Z0-9_.-]{1,128} and a shard count below 1 break the model.
     for bad in ["bad name", "slash/name", &"n".repeat(129)] {
-        expect_code(
+        diffs.code(
             &format!("CreateStream {bad:?}"),
             kinesis
                 .create_stream()
@@ -531,7 +611,7 @@ async fn unknown_streams_are_not_found_and_taken_names_are_in_use() {
             VALIDATION,
         );
     }
-    expect_code(
+    diffs.code(
         "CreateStream with ShardCount 0",
         kinesis
             .create_stream()
@@ -551,12 +631,14 @@ async fn unknown_streams_are_not_found_and_taken_names_are_in_use() {
         ["taken"],
         "no refused stream was created"
     );
+    diffs.assert_none();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn resharding_requests_that_cannot_apply_are_refused() {
     let _serial = common::serial().await;
     let (_cluster, kinesis) = start().await;
+    let mut diffs = Differences::default();
     create_stream(&kinesis, "fixed", 3).await;
     let shards = list_shards(&kinesis, "fixed").await;
     let (start0, end0) = range_of(&shards[0]);
@@ -572,19 +654,19 @@ async fn resharding_requests_that_cannot_apply_are_refused() {
 
     // NewStartingHashKey must fall strictly inside the shard's range.
     for key in [start0, end0 + 1, start2] {
-        expect_service_error(
+        diffs.typed(
             &format!("SplitShard shard 0 at {key}"),
             split("shardId-000000000000", key).await,
             SplitShardError::is_invalid_argument_exception,
         );
     }
-    expect_service_error(
+    diffs.typed(
         "SplitShard of a shard the stream does not have",
         split("shardId-000000000042", 12345).await,
         SplitShardError::is_resource_not_found_exception,
     );
     // Only adjacent shards merge.
-    expect_service_error(
+    diffs.typed(
         "MergeShards of shards 0 and 2",
         kinesis
             .merge_shards()
@@ -600,39 +682,59 @@ async fn resharding_requests_that_cannot_apply_are_refused() {
     let after = list_shards(&kinesis, "fixed").await;
     assert_eq!(after.len(), 3, "nothing was resharded: {after:?}");
     assert!(after.iter().all(is_open));
+    diffs.assert_none();
 }
 
-/// Sends `operation` with a valid SigV4 signature but with its body and X-Amz-Target
-/// replaced, as a client with a bug (or no SDK at all) would.
+/// Sends a request signed with SigV4 (by the SDK, as ListStreams) but with its body and
+/// X-Amz-Target replaced, as a client with a bug (or no SDK at all) would.
 async fn send_raw(
     client: &Client,
-    target: &'static str,
-    body: &'static str,
-) -> aws_sdk_kinesis::error::SdkError<aws_sdk_kinesis::operation::list_streams::ListStreamsError> {
-    let res = client
+    target: &str,
+    body: &str,
+) -> Result<
+    aws_sdk_kinesis::operation::list_streams::ListStreamsOutput,
+    SdkError<aws_sdk_kinesis::operation::list_streams::ListStreamsError>,
+> {
+    let (t, b) = (target.to_string(), body.to_string());
+    client
         .list_streams()
         .customize()
         .mutate_request(move |req| {
-            *req.body_mut() = body.into();
-            req.headers_mut().insert("x-amz-target", target);
+            *req.body_mut() = b.clone().into();
+            req.headers_mut().insert("x-amz-target", t.clone());
             req.headers_mut()
-                .insert("content-length", body.len().to_string());
+                .insert("content-length", b.len().to_string());
         })
         .send()
-        .await;
-    match res {
-        Ok(v) => panic!("{target} with body {body:?}: expected an error, got {v:?}"),
-        Err(e) => e,
+        .await
+}
+
+/// The error a raw request got: its HTTP status and the `__type` of its JSON body, with
+/// the response's content type checked.
+fn json_error<E: std::fmt::Debug>(err: &SdkError<E>) -> Result<(u16, String), String> {
+    let raw = err
+        .raw_response()
+        .ok_or_else(|| format!("no response: {err:?}"))?;
+    let content_type = raw.headers().get("content-type");
+    if content_type != Some("application/x-amz-json-1.1") {
+        return Err(format!("content type {content_type:?}"));
     }
+    let json: serde_json::Value = serde_json::from_slice(raw.body().bytes().unwrap_or_default())
+        .map_err(|e| format!("the error body is not JSON: {e}"))?;
+    let ty = json["__type"].as_str().unwrap_or_default();
+    // `__type` may carry a namespace (`...#Code`); clients read what follows the `#`.
+    let code = ty.rsplit('#').next().unwrap_or_default().to_string();
+    Ok((raw.status().as_u16(), code))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn malformed_requests_get_the_aws_error_shape_and_the_node_keeps_serving() {
     let _serial = common::serial().await;
     let (_cluster, kinesis) = start().await;
+    let mut diffs = Differences::default();
     create_stream(&kinesis, "alive", 1).await;
 
-    let cases: [(&'static str, &'static str, &str); 6] = [
+    let cases: [(&str, &str, &str); 6] = [
         ("Kinesis_20131202.ListStreams", "{not json", "SerializationException"),
         ("Kinesis_20131202.ListStreams", "[1, 2]", "SerializationException"),
         ("Kinesis_20131202.ListStreams", "", "SerializationException"),
@@ -641,30 +743,18 @@ async fn malformed_requests_get_the_aws_error_shape_and_the_node_keeps_serving()
         ("Kinesis_20131202.NoSuchOperation", "{}", "UnknownOperationException"),
     ];
     for (target, body, code) in cases {
-        let err = send_raw(&kinesis, target, body).await;
         let what = format!("{target} with body {body:?}");
-        let raw = err
-            .raw_response()
-            .unwrap_or_else(|| panic!("{what}: no response: {}", DisplayErrorContext(&err)));
-        assert_eq!(raw.status().as_u16(), 400, "{what}: status");
-        assert_eq!(
-            raw.headers().get("content-type"),
-            Some("application/x-amz-json-1.1"),
-            "{what}: content type"
-        );
-        let json: serde_json::Value =
-            serde_json::from_slice(raw.body().bytes().unwrap_or_default())
-                .unwrap_or_else(|e| panic!("{what}: the error body is not JSON: {e}"));
-        let ty = json["__type"].as_str().unwrap_or_default();
-        assert!(
-            ty == code || ty.ends_with(&format!("#{code}")),
-            "{what}: __type {ty:?}, expected {code}: {json}"
-        );
-        assert_eq!(
-            err.code(),
-            Some(code),
-            "{what}: the SDK's reading of the error"
-        );
+        match send_raw(&kinesis, target, body).await {
+            Ok(v) => diffs.check(&what, false, format!("expected {code}, got success {v:?}")),
+            Err(err) => {
+                let got = json_error(&err);
+                diffs.check(
+                    &what,
+                    got == Ok((400, code.to_string())) && err.code() == Some(code),
+                    format!("expected 400 {code}, got {got:?} ({})", describe(&err)),
+                );
+            }
+        }
     }
 
     // The node still answers, and nothing was put.
@@ -678,6 +768,80 @@ async fn malformed_requests_get_the_aws_error_shape_and_the_node_keeps_serving()
     assert_eq!(record_count(&kinesis, "alive").await, 0);
     put(&kinesis, "alive", "k", b"still serving").await;
     assert_eq!(record_count(&kinesis, "alive").await, 1);
+    diffs.assert_none();
+}
+
+/// Operations of the Kinesis API that Stratus does not serve (enhanced fan-out,
+/// encryption, enhanced monitoring, resource policies, ARN-based tagging, account
+/// settings, stream mode and capacity changes, channels) are refused with a 400 JSON
+/// error a client can read, never a 5xx, a hang or a crash; the node serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operations_outside_stratus_are_refused_cleanly() {
+    let _serial = common::serial().await;
+    let (cluster, _) = start().await;
+    // One attempt, bounded: a refused operation must not be retried or hang.
+    let kinesis = single_attempt_client(&cluster.node(1).http);
+    create_stream(&kinesis, "served", 1).await;
+    let body = format!(
+        "{{\"StreamName\": \"served\", \"StreamARN\": \"{arn}\", \"ResourceARN\": \"{arn}\"}}",
+        arn = stream_arn("served")
+    );
+    let mut answers = Vec::new();
+    for op in [
+        "RegisterStreamConsumer",
+        "DeregisterStreamConsumer",
+        "DescribeStreamConsumer",
+        "ListStreamConsumers",
+        "SubscribeToShard",
+        "StartStreamEncryption",
+        "StopStreamEncryption",
+        "EnableEnhancedMonitoring",
+        "DisableEnhancedMonitoring",
+        "PutResourcePolicy",
+        "GetResourcePolicy",
+        "DeleteResourcePolicy",
+        "TagResource",
+        "UntagResource",
+        "ListTagsForResource",
+        "DescribeAccountSettings",
+        "UpdateAccountSettings",
+        "UpdateStreamMode",
+        "UpdateMaxRecordSize",
+        "UpdateStreamWarmThroughput",
+        "UpdateStreamRecordDistributionStrategy",
+        "CreateChannel",
+        "DescribeChannel",
+        "ListChannels",
+        "UpdateChannel",
+        "DeleteChannel",
+    ] {
+        let target = format!("Kinesis_20131202.{op}");
+        let err = match send_raw(&kinesis, &target, &body).await {
+            Ok(v) => panic!("{op}: expected an error, got success {v:?}"),
+            Err(e) => e,
+        };
+        let (status, code) =
+            json_error(&err).unwrap_or_else(|e| panic!("{op}: {e}: {}", DisplayErrorContext(&err)));
+        assert_eq!(status, 400, "{op}: {}", DisplayErrorContext(&err));
+        assert!(
+            matches!(
+                code.as_str(),
+                "InvalidArgumentException" | "UnknownOperationException"
+            ),
+            "{op}: {}",
+            DisplayErrorContext(&err)
+        );
+        answers.push(format!(
+            "{op}: {status} {code}: {}",
+            err.message().unwrap_or_default()
+        ));
+    }
+    eprintln!("{}", answers.join("\n"));
+    assert_eq!(
+        summary(&kinesis, "served").await.stream_status(),
+        &aws_sdk_kinesis::types::StreamStatus::Active
+    );
+    put(&kinesis, "served", "k", b"still serving").await;
 }
 
 /// An iterator issued more than five minutes ago is expired (API_GetShardIterator:
