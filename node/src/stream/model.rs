@@ -218,18 +218,35 @@ pub fn hash_key_of(partition_key: &str) -> u128 {
     u128::from_be_bytes(b)
 }
 
-/// An ExplicitHashKey: a decimal number in the 128-bit space.
-pub fn parse_hash_key(s: &str) -> Result<u128, StreamError> {
-    if s.is_empty() || s.len() > 39 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(StreamError::invalid(format!(
-            "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was {s}"
-        )));
+/// Whether `s` is a decimal number as Kinesis's models write one: `0|([1-9]\d{0,max-1})`.
+pub fn is_decimal(s: &str, max_digits: usize) -> bool {
+    s == "0"
+        || (!s.is_empty()
+            && s.len() <= max_digits
+            && !s.starts_with('0')
+            && s.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A hash key a client sent (ExplicitHashKey, NewStartingHashKey): not a decimal number
+/// → ValidationException (the model's pattern); above 2^128 - 1 → InvalidArgument.
+pub fn parse_hash_key_field(field: &str, s: &str) -> Result<u128, StreamError> {
+    if !is_decimal(s, 39) {
+        return Err(StreamError::constraint(
+            field,
+            s,
+            "Member must satisfy regular expression pattern: 0|([1-9]\\d{0,38})",
+        ));
     }
     s.parse::<u128>().map_err(|_| {
         StreamError::invalid(format!(
-            "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was {s}"
+            "Invalid {field}. {field} must be in the range: [0, 2^128-1]. Specified value was {s}"
         ))
     })
+}
+
+/// An ExplicitHashKey: a decimal number in the 128-bit space.
+pub fn parse_hash_key(s: &str) -> Result<u128, StreamError> {
+    parse_hash_key_field("ExplicitHashKey", s)
 }
 
 pub fn check_partition_key(key: &str) -> Result<(), StreamError> {
@@ -324,8 +341,19 @@ mod tests {
         assert_eq!(hash_key_of("a"), 0x0cc175b9c0f1b6a831c399e269772661);
         assert_eq!(parse_hash_key("0").unwrap(), 0);
         assert_eq!(parse_hash_key(&u128::MAX.to_string()).unwrap(), u128::MAX);
-        assert!(parse_hash_key("340282366920938463463374607431768211456").is_err());
-        assert!(parse_hash_key("-1").is_err());
+        assert_eq!(
+            parse_hash_key("340282366920938463463374607431768211456")
+                .unwrap_err()
+                .code(),
+            "InvalidArgumentException"
+        );
+        for bad in ["-1", "abc", "12x", "007", ""] {
+            assert_eq!(
+                parse_hash_key(bad).unwrap_err().code(),
+                "ValidationException",
+                "{bad}"
+            );
+        }
         assert!(check_partition_key("").is_err());
         assert!(check_partition_key(&"k".repeat(256)).is_ok());
         assert!(check_partition_key(&"k".repeat(257)).is_err());

@@ -633,6 +633,14 @@ impl StreamService {
         let shard = shard_named(&record, shard)?;
         let log = Self::log_of(&record, shard.id);
         let sequence_in_shard = |text: &str| -> Result<SequenceNumber> {
+            if !super::model::is_decimal(text, 129) {
+                return Err(StreamError::constraint(
+                    "startingSequenceNumber",
+                    text,
+                    "Member must satisfy regular expression pattern: 0|([1-9]\\d{0,128})",
+                )
+                .into());
+            }
             let seq = SequenceNumber::parse(text).map_err(|_| {
                 StreamError::invalid(format!(
                     "StartingSequenceNumber {text} used in GetShardIterator on shard {} in stream {name} under account {ACCOUNT_ID} is invalid.",
@@ -653,6 +661,13 @@ impl StreamService {
             IteratorStart::Latest => self.log_state(&log).await?.next_position,
             IteratorStart::AtSequence(s) => sequence_in_shard(&s)?.position,
             IteratorStart::AfterSequence(s) => sequence_in_shard(&s)?.position.saturating_add(1),
+            IteratorStart::AtTimestamp(at_ms) if at_ms > now_ms() => {
+                return Err(StreamError::invalid(format!(
+                    "The timestamp {at_ms} used in GetShardIterator on shard {} in stream {name} under account {ACCOUNT_ID} is in the future.",
+                    shard.id
+                ))
+                .into())
+            }
             IteratorStart::AtTimestamp(at_ms) => match self
                 .shard_read(
                     &log,
@@ -775,6 +790,8 @@ mod tests {
         );
         let mut bad = entry("a", 1);
         bad.explicit_hash_key = Some("x".into());
+        assert_eq!(code(&[bad.clone()], false), "ValidationException");
+        bad.explicit_hash_key = Some("340282366920938463463374607431768211456".into());
         assert_eq!(code(&[bad.clone()], false), "InvalidArgumentException");
         bad.explicit_hash_key = Some("5".into());
         assert_eq!(check_entries(&[bad], false).unwrap(), [5]);

@@ -39,7 +39,7 @@ pub const TARGET_PREFIX: &str = "Kinesis_20131202.";
 const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
 /// Kinesis operations Stratus does not serve (they answer InvalidArgumentException).
-const NOT_SERVED: [&str; 20] = [
+const NOT_SERVED: [&str; 17] = [
     "RegisterStreamConsumer",
     "DeregisterStreamConsumer",
     "DescribeStreamConsumer",
@@ -53,9 +53,6 @@ const NOT_SERVED: [&str; 20] = [
     "GetResourcePolicy",
     "PutResourcePolicy",
     "DeleteResourcePolicy",
-    "TagResource",
-    "UntagResource",
-    "ListTagsForResource",
     "DescribeAccountSettings",
     "UpdateAccountSettings",
     "UpdateMaxRecordSize",
@@ -154,7 +151,13 @@ impl KinesisApi {
             "AddTagsToStream" => streams::add_tags(s, parse(body)?).await,
             "RemoveTagsFromStream" => streams::remove_tags(s, parse(body)?).await,
             "ListTagsForStream" => streams::list_tags(s, parse(body)?).await,
-            "DescribeLimits" => streams::describe_limits(s).await,
+            "TagResource" => streams::tag_resource(s, parse(body)?).await,
+            "UntagResource" => streams::untag_resource(s, parse(body)?).await,
+            "ListTagsForResource" => streams::list_tags_for_resource(s, parse(body)?).await,
+            "DescribeLimits" => {
+                parse::<serde_json::Map<String, Value>>(body)?;
+                streams::describe_limits(s).await
+            }
             "SplitShard" => streams::split(s, parse(body)?).await,
             "MergeShards" => streams::merge(s, parse(body)?).await,
             "UpdateShardCount" => streams::update_shard_count(s, parse(body)?).await,

@@ -84,6 +84,16 @@ pub async fn get_shard_iterator(s: &StreamService, input: GetShardIteratorInput)
             .into()
         })
     };
+    let takes_sequence = matches!(
+        kind.as_str(),
+        "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER"
+    );
+    if !takes_sequence && input.starting_sequence_number.is_some() {
+        return Err(StreamError::invalid(format!(
+            "StartingSequenceNumber must not be provided for ShardIteratorType {kind}."
+        ))
+        .into());
+    }
     let start = match kind.as_str() {
         "TRIM_HORIZON" => IteratorStart::TrimHorizon,
         "LATEST" => IteratorStart::Latest,

@@ -9,14 +9,14 @@ use super::errors::KinesisError;
 use super::wire::{
     self, int_in, mode_json, required, shard_json, timestamp, AddTagsInput, CreateStreamInput,
     DeleteStreamInput, DescribeStreamInput, ListShardsInput, ListStreamsInput, ListTagsInput,
-    MergeShardsInput, RemoveTagsInput, RetentionInput, SplitShardInput, StreamRef,
-    UpdateShardCountInput,
+    MergeShardsInput, RemoveTagsInput, ResourceTagsInput, RetentionInput, SplitShardInput,
+    StreamRef, UpdateShardCountInput,
 };
 use crate::stream::catalog::{
     ReshardRequest, StreamMode, StreamRecord, MAX_SHARDS_PER_STREAM, MAX_TAGS,
 };
 use crate::stream::catalog_state::MAX_LIST_STREAMS;
-use crate::stream::model::{parse_hash_key, ShardId, StreamError, StreamName};
+use crate::stream::model::{parse_hash_key_field, ShardId, StreamError, StreamName};
 use crate::stream::paging::{self, ListShardsToken, ShardFilter};
 use crate::stream::service::{now_ms, shard_named, StreamService};
 
@@ -284,6 +284,52 @@ pub async fn list_tags(s: &StreamService, input: ListTagsInput) -> Reply {
     Ok(json!({ "Tags": page, "HasMoreTags": more }))
 }
 
+/// The stream a ResourceARN names (only stream ARNs: Stratus has no consumers).
+fn resource_stream(arn: Option<String>) -> Result<StreamName, StreamError> {
+    let arn = required("resourceARN", arn)?;
+    wire::stream_of(None, Some(&arn))
+}
+
+pub async fn tag_resource(s: &StreamService, input: ResourceTagsInput) -> Reply {
+    let name = resource_stream(input.resource_arn)?;
+    let tags = required("tags", input.tags)?;
+    if tags.is_empty() || tags.len() > MAX_TAGS {
+        return Err(StreamError::constraint(
+            "tags",
+            format!("{} tags", tags.len()),
+            &format!("Member must have length between 1 and {MAX_TAGS}"),
+        )
+        .into());
+    }
+    s.add_tags(&name, tags).await?;
+    Ok(json!({}))
+}
+
+pub async fn untag_resource(s: &StreamService, input: ResourceTagsInput) -> Reply {
+    let name = resource_stream(input.resource_arn)?;
+    let keys = required("tagKeys", input.tag_keys)?;
+    if keys.is_empty() || keys.len() > MAX_TAGS {
+        return Err(StreamError::constraint(
+            "tagKeys",
+            format!("{} keys", keys.len()),
+            &format!("Member must have length between 1 and {MAX_TAGS}"),
+        )
+        .into());
+    }
+    s.remove_tags(&name, keys).await?;
+    Ok(json!({}))
+}
+
+pub async fn list_tags_for_resource(s: &StreamService, input: ResourceTagsInput) -> Reply {
+    let record = s.stream(&resource_stream(input.resource_arn)?).await?;
+    let tags: Vec<Value> = record
+        .tags
+        .iter()
+        .map(|(k, v)| json!({ "Key": k, "Value": v }))
+        .collect();
+    Ok(json!({ "Tags": tags }))
+}
+
 pub async fn describe_limits(s: &StreamService) -> Reply {
     let (mut open, mut on_demand) = (0u32, 0u32);
     let mut after = None;
@@ -310,11 +356,7 @@ pub async fn split(s: &Arc<StreamService>, input: SplitShardInput) -> Reply {
     let name = input.stream.stream()?;
     let shard = required("shardToSplit", input.shard_to_split)?;
     let key = required("newStartingHashKey", input.new_starting_hash_key)?;
-    let new_starting_hash_key = parse_hash_key(&key).map_err(|_| {
-        StreamError::invalid(format!(
-            "NewStartingHashKey {key} used in SplitShard() on shard {shard} in stream {name} is not a valid hash key."
-        ))
-    })?;
+    let new_starting_hash_key = parse_hash_key_field("newStartingHashKey", &key)?;
     let record = s.stream(&name).await?;
     let shard = shard_named(&record, &shard)?.id;
     s.reshard(

@@ -15,16 +15,19 @@ use crate::stream::catalog::{ShardRecord, StreamRecord};
 use crate::stream::log::ReadRecord;
 use crate::stream::model::{StreamError, StreamName, ACCOUNT_ID, REGION};
 
-/// Parse a request body; an empty body is the operation's empty input.
-pub fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, KinesisError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| {
+/// Parse a request body: a JSON object of the operation's shape (an operation without
+/// input still takes `{}`, as every SDK sends).
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, KinesisError> {
+    let bad = |e: String| {
         KinesisError::serialization(format!(
-            "The request body is not valid JSON of this operation: {e}"
+            "The request body is not a JSON object of this operation's shape: {e}"
         ))
-    })
+    };
+    let value: Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    if !value.is_object() {
+        return Err(bad(format!("found {value}")));
+    }
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
 }
 
 /// A time as AWS JSON 1.1 writes it: epoch seconds, fractional.
@@ -310,6 +313,16 @@ pub struct RemoveTagsInput {
     pub tag_keys: Option<Vec<String>>,
 }
 
+/// TagResource, UntagResource, ListTagsForResource: a stream named by its ARN.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourceTagsInput {
+    #[serde(rename = "ResourceARN")]
+    pub resource_arn: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+    pub tag_keys: Option<Vec<String>>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListTagsInput {
@@ -423,8 +436,14 @@ mod tests {
             data_of("Data", None).unwrap_err().code,
             "ValidationException"
         );
-        let empty: ListStreamsInput = parse(b"").unwrap();
+        let empty: ListStreamsInput = parse(b"{}").unwrap();
         assert!(empty.limit.is_none());
+        for bad in [&b""[..], b"[1, 2]", b"[]", b"null", b"5"] {
+            assert_eq!(
+                parse::<ListStreamsInput>(bad).unwrap_err().code,
+                "SerializationException"
+            );
+        }
         assert_eq!(
             int_in("limit", Some(0), 1, 10).unwrap_err().code(),
             "ValidationException"
