@@ -34,6 +34,9 @@ const PRODUCERS: usize = 6;
 const PER_PRODUCER: usize = 60;
 const SHARDS: i32 = 4;
 
+/// What one shard holds, in order: (SequenceNumber, data).
+type ShardLog = Vec<(String, String)>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Acked {
@@ -145,7 +148,7 @@ async fn consume(
     stream: String,
     shard: String,
     stop: Arc<AtomicBool>,
-) -> Vec<(String, String)> {
+) -> ShardLog {
     let mut edge = 0;
     let mut it = loop {
         match edges[edge % edges.len()]
@@ -206,7 +209,7 @@ async fn consume(
 
 struct Run {
     producers: Vec<tokio::task::JoinHandle<Vec<Sent>>>,
-    consumers: Vec<(String, tokio::task::JoinHandle<Vec<(String, String)>>)>,
+    consumers: Vec<(String, tokio::task::JoinHandle<ShardLog>)>,
     done: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
@@ -290,11 +293,11 @@ async fn finish_and_verify(run: Run, reader: &Client, stream: &str) {
     let shards = list_shards(reader, stream).await;
     assert_eq!(shards.len(), SHARDS as usize);
     let mut found: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    let mut per_shard: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut per_shard: BTreeMap<String, ShardLog> = BTreeMap::new();
     for shard in &shards {
         let read = read_shard(reader, stream, shard).await;
         assert_strictly_increasing(shard.shard_id(), &read.records);
-        let list: Vec<(String, String)> = read
+        let list: ShardLog = read
             .records
             .iter()
             .map(|r| (r.sequence_number().to_string(), data_of(r)))
