@@ -8,6 +8,7 @@
 
 pub mod cpu;
 pub mod fsync;
+pub mod kinesis;
 pub mod kv;
 pub mod latency;
 pub mod limits;

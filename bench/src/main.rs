@@ -14,6 +14,13 @@
 //! command each), then for each (queue type, batch size, clients) runs producers and
 //! consumers together on a fresh queue and reports messages per second end to end and
 //! each message's latency from send to receive.
+//!
+//! `stratus-bench kinesis` first measures the limits a stream runs into (the disk's fsync
+//! latency, one loopback TCP connection and, given the nodes' gRPC endpoints, closed-loop
+//! KV puts of a shard's share of a PutRecords: one Raft command each), then for each
+//! (shards, batch, producers) runs a PutRecords ingest phase on a fresh stream and reads
+//! it all back from TRIM_HORIZON with one reader per shard, and for each shard count
+//! measures put -> get latency with readers polling LATEST.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,10 +31,12 @@ use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
 use stratus_bench::cpu::CpuMeter;
 use stratus_bench::fsync::FsyncProbe;
+use stratus_bench::kinesis::{self, IngestSpec, KinesisTarget, LatencySpec};
 use stratus_bench::kv::{self, KvTarget, PhaseSpec};
 use stratus_bench::limits::{self, ErasureGeometry, Throughput};
 use stratus_bench::report::{
-    self, FsyncReport, Goal, HostReport, KvReport, LimitReport, RatioReport, S3Report, SqsLimits,
+    self, FsyncReport, Goal, HostReport, KinesisCatchUpReport, KinesisIngestReport,
+    KinesisLatencyReport, KinesisLimits, KvReport, LimitReport, RatioReport, S3Report, SqsLimits,
     SqsReport,
 };
 use stratus_bench::s3::{self, S3PhaseSpec, S3Target};
@@ -35,7 +44,7 @@ use stratus_bench::sdk::AwsCredentials;
 use stratus_bench::sqs::{self, QueueType, SqsPhaseSpec, SqsTarget};
 use stratus_client::{parse_endpoint_list, DEFAULT_ENDPOINT};
 
-/// The HTTP edge (S3 and SQS) of a node started with the default HTTP port.
+/// The HTTP edge (S3, SQS and Kinesis) of a node started with the default HTTP port.
 const DEFAULT_EDGE_ENDPOINT: &str = "http://127.0.0.1:4566";
 
 const KIB: u64 = 1024;
@@ -66,6 +75,175 @@ enum Scenario {
     /// edge(s), by queue type, batch size and clients, after measuring fsync and
     /// (with --kv-endpoint) the Raft KV put rate.
     Sqs(SqsArgs),
+    /// Kinesis: PutRecords ingest and catch-up reads from TRIM_HORIZON by shards, batch
+    /// and producers, and put -> get latency with readers polling LATEST, after measuring
+    /// fsync, loopback TCP and (with --kv-endpoint) Raft KV puts.
+    Kinesis(KinesisArgs),
+}
+
+/// The Kinesis goals (issue 6), in 10^6 bytes per second.
+const KINESIS_INGEST_GOAL_MB_PER_S: f64 = 30.0;
+const KINESIS_CATCH_UP_GOAL_MB_PER_S: f64 = 100.0;
+
+#[derive(Debug, Args)]
+struct KinesisArgs {
+    /// Kinesis endpoint(s) (a node's HTTP edge), comma-separated; producers and readers
+    /// are spread over them.
+    #[arg(
+        long,
+        env = "STRATUS_KINESIS_ENDPOINT",
+        default_value = DEFAULT_EDGE_ENDPOINT,
+        value_parser = EndpointList::parse,
+        value_name = "URLS"
+    )]
+    endpoint: EndpointList,
+
+    /// Access key of the cluster's root credentials.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "test")]
+    access_key: String,
+
+    /// Secret key of the cluster's root credentials.
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        default_value = "test",
+        hide_env_values = true
+    )]
+    secret_key: String,
+
+    /// Region the requests are signed for.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+
+    /// Short preset (about 30 s): batches of 500, producers 1,16, 2 s phases, 3 s latency
+    /// phases, 0.5 s limit probes. Options given explicitly win over the preset.
+    #[arg(long)]
+    quick: bool,
+
+    /// Shards of the streams, comma-separated [default: 4,16].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(u64).range(1..=500)
+    )]
+    shards: Option<Vec<u64>>,
+
+    /// Records per PutRecords, comma-separated [default: 500,100].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(u64).range(1..=500)
+    )]
+    batches: Option<Vec<u64>>,
+
+    /// Numbers of concurrent producers, comma-separated [default: 1,16,64].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(u64).range(1..=4096)
+    )]
+    producers: Option<Vec<u64>>,
+
+    /// Length of each ingest phase in seconds [default: 10].
+    #[arg(long, value_parser = parse_duration_secs)]
+    duration_secs: Option<f64>,
+
+    /// Bytes of record data.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(16..=1_048_000))]
+    record_bytes: u64,
+
+    /// Time one request may take before it counts as an error.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_duration_secs)]
+    request_timeout_secs: f64,
+
+    /// Skip the catch-up reads after the ingest phases.
+    #[arg(long)]
+    skip_catch_up: bool,
+
+    /// Length of each latency phase in seconds (0 skips them) [default: 10].
+    #[arg(long)]
+    latency_secs: Option<f64>,
+
+    /// Records per second the latency phase's producer puts, one PutRecord each.
+    #[arg(long, default_value_t = 50.0)]
+    latency_rate: f64,
+
+    /// Milliseconds a latency reader sleeps after a page that came back empty.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    poll_sleep_ms: u64,
+
+    /// gRPC endpoint(s) of the nodes: when given, closed-loop KV puts of
+    /// --kv-value-bytes are measured first, with as many in flight as each ingest phase
+    /// has producers: the Raft command rate a PutRecords is read against.
+    #[arg(long, value_parser = EndpointList::parse, value_name = "URLS")]
+    kv_endpoint: Option<EndpointList>,
+
+    /// Bytes of each KV put of that probe (a 500-record PutRecords of 1 KiB records on 4
+    /// shards is one ~128 KiB Raft command per shard; on 16 shards ~32 KiB).
+    #[arg(long, default_value = "64KiB", value_parser = parse_byte_size)]
+    kv_value_bytes: u64,
+
+    /// Seconds each limit probe runs [default: 3].
+    #[arg(long, value_parser = parse_duration_secs)]
+    limit_secs: Option<f64>,
+
+    /// Process id of the server (e.g. a `stratusd dev` on this machine): each phase then
+    /// reports the CPU it used, in cores and per MB.
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
+
+    #[command(flatten)]
+    fsync: FsyncArgs,
+}
+
+/// The kinesis options after the preset and the defaults are applied.
+#[derive(Debug, Clone, PartialEq)]
+struct KinesisPlan {
+    shards: Vec<usize>,
+    batches: Vec<usize>,
+    producers: Vec<usize>,
+    duration: Duration,
+    latency_duration: Option<Duration>,
+    limit_time: Duration,
+}
+
+impl KinesisArgs {
+    fn plan(&self) -> KinesisPlan {
+        let (batches, producers, duration_secs, latency_secs, limit_secs) = if self.quick {
+            (vec![500], vec![1, 16], 2.0, 3.0, 0.5)
+        } else {
+            (vec![500, 100], vec![1, 16, 64], 10.0, 10.0, 3.0)
+        };
+        let to_usize = |v: &Vec<u64>| v.iter().map(|&n| n as usize).collect::<Vec<_>>();
+        let latency_secs = self.latency_secs.unwrap_or(latency_secs);
+        KinesisPlan {
+            shards: self.shards.as_ref().map_or(vec![4, 16], to_usize),
+            batches: self.batches.as_ref().map_or(batches, to_usize),
+            producers: self.producers.as_ref().map_or(producers, to_usize),
+            duration: Duration::from_secs_f64(self.duration_secs.unwrap_or(duration_secs)),
+            latency_duration: (latency_secs.is_finite() && latency_secs > 0.0)
+                .then(|| Duration::from_secs_f64(latency_secs.min(86_400.0))),
+            limit_time: Duration::from_secs_f64(self.limit_secs.unwrap_or(limit_secs)),
+        }
+    }
+
+    fn ingest_spec(
+        &self,
+        plan: &KinesisPlan,
+        shards: usize,
+        batch: usize,
+        producers: usize,
+    ) -> IngestSpec {
+        IngestSpec {
+            shards,
+            batch,
+            producers,
+            record_bytes: self.record_bytes as usize,
+            duration: plan.duration,
+            request_timeout: Duration::from_secs_f64(self.request_timeout_secs),
+            server_pid: self.server_pid,
+        }
+    }
 }
 
 /// Messages per second end to end the SQS goal asks for with batches of 10 (issue 5).
@@ -486,6 +664,7 @@ fn main() -> ExitCode {
             Scenario::Fsync(args) => run_fsync(&args).await.map(|_| ()),
             Scenario::S3(args) => run_s3(args).await,
             Scenario::Sqs(args) => run_sqs(args).await,
+            Scenario::Kinesis(args) => run_kinesis(args).await,
         }
     });
     match result {
@@ -626,18 +805,7 @@ async fn measure_limits(
     })?;
 
     let write_bytes = MIB as usize;
-    let meter = CpuMeter::start(None);
-    let loopback = limits::loopback_tcp(write_bytes, budget).await?;
-    let loopback_cpu = meter.stop().client_s;
-    report::emit(
-        &LimitReport {
-            buffer_bytes: Some(write_bytes),
-            // A writer task and a reader task, each on its own worker.
-            threads: 2,
-            ..LimitReport::new("loopback_tcp", &loopback)
-        }
-        .with_cpu(loopback_cpu),
-    )?;
+    let loopback = measure_loopback(budget).await?;
 
     let mut disk_write_mb_per_s = None;
     if let Some((dir, bytes)) = disk {
@@ -661,10 +829,38 @@ async fn measure_limits(
 
     Ok(DataPathLimits {
         encode_mb_per_s: encode.gb_per_s() * 1000.0,
-        loopback_mb_per_s: loopback.gb_per_s() * 1000.0,
+        loopback_mb_per_s: loopback.mb_per_s,
         disk_write_mb_per_s,
         write_amplification: (geometry.data_shards + geometry.parity_shards) as f64
             / geometry.data_shards as f64,
+    })
+}
+
+/// What the loopback probe measured.
+#[derive(Debug, Clone, Copy)]
+struct LoopbackLimit {
+    mb_per_s: f64,
+    /// CPU seconds per 10^9 bytes for both ends (numerically ms per 10^6 bytes).
+    cpu_s_per_gb: Option<f64>,
+}
+
+/// One loopback TCP connection (1 MiB writes) for `budget`; prints its line.
+async fn measure_loopback(budget: Duration) -> anyhow::Result<LoopbackLimit> {
+    let write_bytes = MIB as usize;
+    let meter = CpuMeter::start(None);
+    let loopback = limits::loopback_tcp(write_bytes, budget).await?;
+    let loopback_cpu = meter.stop().client_s;
+    let line = LimitReport {
+        buffer_bytes: Some(write_bytes),
+        // A writer task and a reader task, each on its own worker.
+        threads: 2,
+        ..LimitReport::new("loopback_tcp", &loopback)
+    }
+    .with_cpu(loopback_cpu);
+    report::emit(&line)?;
+    Ok(LoopbackLimit {
+        mb_per_s: loopback.gb_per_s() * 1000.0,
+        cpu_s_per_gb: line.cpu_s_per_gb,
     })
 }
 
@@ -954,6 +1150,148 @@ async fn run_sqs(args: SqsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run_kinesis(args: KinesisArgs) -> anyhow::Result<()> {
+    let plan = args.plan();
+    report::emit(&HostReport::now("start"))?;
+    let fsync_p50_ms = run_fsync(&args.fsync).await?;
+    eprintln!(
+        "stratus-bench: limit: loopback TCP for {} s",
+        plan.limit_time.as_secs_f64()
+    );
+    let loopback = measure_loopback(plan.limit_time).await?;
+    let kv_value_bytes = usize::try_from(args.kv_value_bytes)?;
+    let kv_rates = match &args.kv_endpoint {
+        Some(endpoints) => {
+            let mut in_flight = plan.producers.clone();
+            in_flight.sort_unstable();
+            in_flight.dedup();
+            measure_kv_puts(
+                &endpoints.0,
+                &in_flight,
+                kv_value_bytes,
+                plan.limit_time,
+                fsync_p50_ms,
+                args.server_pid,
+            )
+            .await?
+        }
+        None => Vec::new(),
+    };
+    let limits_for = |producers: usize, goal: f64| {
+        let kv = kv_rates.iter().find(|k| k.clients == producers);
+        KinesisLimits {
+            fsync_p50_ms,
+            loopback_mb_per_s: Some(loopback.mb_per_s),
+            loopback_cpu_ms_per_mb: loopback.cpu_s_per_gb,
+            kv_put_value_bytes: kv.map(|_| kv_value_bytes),
+            kv_put_ops_per_s: kv.map(|k| k.ops_per_s),
+            kv_put_mb_per_s: kv.map(|k| k.ops_per_s * kv_value_bytes as f64 / 1e6),
+            kv_put_server_cpu_ms_per_op: kv.and_then(|k| k.server_cpu_ms_per_op),
+            goal_mb_per_s: Some(goal),
+        }
+    };
+
+    let credentials = AwsCredentials {
+        access_key: args.access_key.clone(),
+        secret_key: args.secret_key.clone(),
+        region: args.region.clone(),
+    };
+    let target = KinesisTarget::new(&args.endpoint.0, &credentials, Duration::from_secs(2));
+    eprintln!(
+        "stratus-bench: kinesis through {} endpoint(s): {}",
+        target.endpoint_count(),
+        args.endpoint.0.join(",")
+    );
+    let request_timeout = Duration::from_secs_f64(args.request_timeout_secs);
+    for &shards in &plan.shards {
+        for &batch in &plan.batches {
+            for &producers in &plan.producers {
+                let spec = args.ingest_spec(&plan, shards, batch, producers);
+                let name = target.stream_name("ingest", shards, batch, producers);
+                let shard_ids = target
+                    .create_stream(&name, shards)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot create stream {name}: {e}"))?;
+                eprintln!(
+                    "stratus-bench: kinesis_ingest shards={shards} batch={batch} \
+                     producers={producers} for {:.1} s on {name}",
+                    plan.duration.as_secs_f64()
+                );
+                let ingest = kinesis::run_ingest(&target, &name, &spec).await;
+                report::emit(&KinesisIngestReport::new(
+                    &spec,
+                    target.endpoint_count(),
+                    &ingest,
+                    limits_for(producers, KINESIS_INGEST_GOAL_MB_PER_S),
+                ))?;
+                if !args.skip_catch_up {
+                    eprintln!(
+                        "stratus-bench: kinesis_catch_up of {} records, {} readers",
+                        ingest.records_appended, shards
+                    );
+                    // A reader that makes no progress for this long gives up.
+                    let give_up = request_timeout * 3;
+                    let read = kinesis::run_catch_up(
+                        &target,
+                        &name,
+                        &shard_ids,
+                        request_timeout,
+                        give_up,
+                        args.server_pid,
+                    )
+                    .await;
+                    report::emit(&KinesisCatchUpReport::new(
+                        &spec,
+                        &read,
+                        ingest.records_appended,
+                        limits_for(producers, KINESIS_CATCH_UP_GOAL_MB_PER_S),
+                    ))?;
+                }
+                if let Err(e) = target.delete_stream(&name).await {
+                    eprintln!("stratus-bench: {e}");
+                }
+            }
+        }
+    }
+    if let Some(duration) = plan.latency_duration {
+        for &shards in &plan.shards {
+            let name = target.stream_name("latency", shards, 1, 1);
+            let shard_ids = target
+                .create_stream(&name, shards)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create stream {name}: {e}"))?;
+            let spec = LatencySpec {
+                shards,
+                records_per_s: args.latency_rate,
+                record_bytes: args.record_bytes as usize,
+                duration,
+                poll_sleep: Duration::from_millis(args.poll_sleep_ms),
+                request_timeout,
+                server_pid: args.server_pid,
+            };
+            eprintln!(
+                "stratus-bench: kinesis_latency shards={shards} at {} records/s for {:.1} s",
+                args.latency_rate,
+                duration.as_secs_f64()
+            );
+            let outcome = kinesis::run_latency(&target, &name, &shard_ids, &spec).await;
+            report::emit(&KinesisLatencyReport::new(
+                &spec,
+                &outcome,
+                KinesisLimits {
+                    fsync_p50_ms,
+                    ..KinesisLimits::default()
+                },
+            ))?;
+            if let Err(e) = target.delete_stream(&name).await {
+                eprintln!("stratus-bench: {e}");
+            }
+        }
+    }
+    report::emit(&HostReport::now("end"))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1130,6 +1468,90 @@ mod tests {
             &["sqs", "--body-bytes", "10"],
             &["sqs", "--wait-seconds", "21"],
             &["sqs", "--kv-endpoint", "ftp://x"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn kinesis_args(args: &[&str]) -> Result<KinesisArgs, clap::Error> {
+        match parse(args)?.scenario {
+            Scenario::Kinesis(kinesis) => Ok(kinesis),
+            _ => panic!("not kinesis"),
+        }
+    }
+
+    #[test]
+    fn kinesis_defaults_and_the_quick_preset() {
+        let args = kinesis_args(&["kinesis"]).unwrap();
+        assert_eq!(args.endpoint.0, vec!["http://127.0.0.1:4566"]);
+        assert_eq!(args.record_bytes, 1024);
+        assert_eq!(args.kv_value_bytes, 64 * KIB);
+        let plan = args.plan();
+        assert_eq!(plan.shards, vec![4, 16]);
+        assert_eq!(plan.batches, vec![500, 100]);
+        assert_eq!(plan.producers, vec![1, 16, 64]);
+        assert_eq!(plan.duration, Duration::from_secs(10));
+        assert_eq!(plan.latency_duration, Some(Duration::from_secs(10)));
+        let spec = args.ingest_spec(&plan, 16, 100, 64);
+        assert_eq!((spec.shards, spec.batch, spec.producers), (16, 100, 64));
+        assert_eq!(spec.record_bytes, 1024);
+
+        let quick = kinesis_args(&["kinesis", "--quick", "--shards", "4"])
+            .unwrap()
+            .plan();
+        assert_eq!(quick.shards, vec![4]);
+        assert_eq!(quick.batches, vec![500]);
+        assert_eq!(quick.producers, vec![1, 16]);
+        assert_eq!(quick.duration, Duration::from_secs(2));
+        assert!(quick.limit_time < plan.limit_time);
+        let no_latency = kinesis_args(&["kinesis", "--latency-secs", "0"])
+            .unwrap()
+            .plan();
+        assert_eq!(no_latency.latency_duration, None);
+    }
+
+    #[test]
+    fn kinesis_full_command_line_and_bad_input() {
+        let args = kinesis_args(&[
+            "kinesis",
+            "--endpoint",
+            "http://127.0.0.1:25566,http://127.0.0.1:25567",
+            "--kv-endpoint",
+            "http://127.0.0.1:28000",
+            "--kv-value-bytes",
+            "32KiB",
+            "--shards",
+            "2",
+            "--batches",
+            "10",
+            "--producers",
+            "3",
+            "--server-pid",
+            "42",
+            "--poll-sleep-ms",
+            "5",
+            "--skip-catch-up",
+        ])
+        .unwrap();
+        assert_eq!(args.endpoint.0.len(), 2);
+        assert_eq!(args.kv_endpoint.as_ref().map(|e| e.0.len()), Some(1));
+        assert_eq!(args.kv_value_bytes, 32 * KIB);
+        assert_eq!(args.server_pid, Some(42));
+        assert_eq!(args.poll_sleep_ms, 5);
+        assert!(args.skip_catch_up);
+        let plan = args.plan();
+        assert_eq!(
+            (plan.shards, plan.batches, plan.producers),
+            (vec![2], vec![10], vec![3])
+        );
+        for bad in [
+            &["kinesis", "--batches", "501"][..],
+            &["kinesis", "--batches", "0"],
+            &["kinesis", "--shards", "0"],
+            &["kinesis", "--producers", "0"],
+            &["kinesis", "--record-bytes", "2000000"],
+            &["kinesis", "--kv-endpoint", "ftp://x"],
+            &["kinesis", "--duration-secs", "0"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }

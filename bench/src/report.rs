@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cpu::{self, CpuUse};
 use crate::fsync::{FsyncMeasurement, FsyncProbe};
+use crate::kinesis::{CatchUpOutcome, IngestOutcome, IngestSpec, LatencyOutcome, LatencySpec};
 use crate::kv::PhaseOutcome;
 use crate::latency::LatencySummary;
 use crate::limits::Throughput;
@@ -409,6 +410,313 @@ impl SqsReport {
                     .map(|(all, first)| (all - first).max(0.0)),
                 msgs.saturating_sub(first_half),
             ),
+            server_runq_wait_s: cpu.server_runq_wait_s.map(|s| round(s, 2)),
+        }
+    }
+}
+
+/// The limits and goals a Kinesis phase is read against, measured in the same run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct KinesisLimits {
+    /// The disk's 4 KiB write + fsync p50.
+    pub fsync_p50_ms: Option<f64>,
+    /// One loopback TCP connection, and its CPU price for both ends (seconds per 10^9
+    /// bytes, numerically milliseconds per 10^6 bytes).
+    pub loopback_mb_per_s: Option<f64>,
+    pub loopback_cpu_ms_per_mb: Option<f64>,
+    /// Closed-loop KV puts with as many in flight as the phase has producers: each one
+    /// Raft command of `kv_put_value_bytes`, as each shard's part of a PutRecords is.
+    pub kv_put_value_bytes: Option<usize>,
+    pub kv_put_ops_per_s: Option<f64>,
+    pub kv_put_mb_per_s: Option<f64>,
+    pub kv_put_server_cpu_ms_per_op: Option<f64>,
+    /// The goal (issue 6: ingest >= 30 MB/s, catch-up reads >= 100 MB/s).
+    pub goal_mb_per_s: Option<f64>,
+}
+
+/// Ratio `value / limit`, when both are known and the limit is not zero.
+fn ratio_to(value: f64, limit: Option<f64>) -> Option<f64> {
+    limit.filter(|l| *l > 0.0).map(|l| round(value / l, 4))
+}
+
+/// Server CPU per 10^6 bytes moved, in milliseconds.
+fn cpu_ms_per_mb(cpu: &CpuUse, bytes: u64) -> Option<f64> {
+    cpu.server_s
+        .filter(|_| bytes > 0)
+        .map(|s| round(s * 1000.0 / (bytes as f64 / 1e6), 3))
+}
+
+/// `{"bench":"kinesis_ingest",...}`: one PutRecords phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct KinesisIngestReport {
+    pub bench: &'static str,
+    pub shards: usize,
+    /// Records per PutRecords.
+    pub batch: usize,
+    pub producers: usize,
+    pub endpoints: usize,
+    pub record_bytes: usize,
+    pub duration_s: f64,
+    /// Records acknowledged within the window (data bytes: `records x record_bytes`).
+    pub records: u64,
+    pub records_per_s: f64,
+    pub mb_per_s: f64,
+    pub requests_per_s: f64,
+    /// PutRecords latency.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// Failed or timed-out requests, those of unknown outcome among them, and records an
+    /// answer listed as failed.
+    pub request_errors: u64,
+    pub unknown_requests: u64,
+    pub failed_records: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_sample: Option<String>,
+    pub goal_mb_per_s: Option<f64>,
+    pub ratio_to_goal: Option<f64>,
+    pub met: Option<bool>,
+    pub loopback_mb_per_s: Option<f64>,
+    pub ratio_to_loopback: Option<f64>,
+    pub kv_put_value_bytes: Option<usize>,
+    pub kv_put_mb_per_s: Option<f64>,
+    /// `mb_per_s / kv_put_mb_per_s`: against Raft commands of that size with as many in
+    /// flight.
+    pub ratio_to_kv_put: Option<f64>,
+    pub kv_put_server_cpu_ms_per_op: Option<f64>,
+    pub fsync_p50_ms: Option<f64>,
+    /// `p50_ms / fsync_p50_ms`.
+    pub p50_vs_fsync: Option<f64>,
+    pub client_cpu_s: Option<f64>,
+    pub server_cpu_s: Option<f64>,
+    pub server_cores: Option<f64>,
+    /// Server CPU per 10^6 record bytes, and per PutRecords.
+    pub server_cpu_ms_per_mb: Option<f64>,
+    pub server_cpu_ms_per_request: Option<f64>,
+    /// The same price for one loopback transfer (both ends), for scale.
+    pub loopback_cpu_ms_per_mb: Option<f64>,
+    pub server_runq_wait_s: Option<f64>,
+}
+
+impl KinesisIngestReport {
+    pub fn new(
+        spec: &IngestSpec,
+        endpoints: usize,
+        outcome: &IngestOutcome,
+        limits: KinesisLimits,
+    ) -> Self {
+        let window = outcome.window;
+        let seconds = window.as_secs_f64();
+        let summary = LatencySummary::from_samples(outcome.latencies.clone());
+        let bytes = outcome.records * spec.record_bytes as u64;
+        let mb_per_s = rate(bytes as f64, window) / 1e6;
+        let p50_ms = summary.map(|s| s.p50_ms);
+        let cpu = outcome.cpu;
+        Self {
+            bench: "kinesis_ingest",
+            shards: spec.shards,
+            batch: spec.batch,
+            producers: spec.producers,
+            endpoints,
+            record_bytes: spec.record_bytes,
+            duration_s: round(seconds, 3),
+            records: outcome.records,
+            records_per_s: round(rate(outcome.records as f64, window), 1),
+            mb_per_s: round(mb_per_s, 3),
+            requests_per_s: round(rate(outcome.requests as f64, window), 1),
+            p50_ms: p50_ms.map(|v| round(v, 3)),
+            p99_ms: summary.map(|s| round(s.p99_ms, 3)),
+            p999_ms: summary.map(|s| round(s.p999_ms, 3)),
+            max_ms: summary.map(|s| round(s.max_ms, 3)),
+            request_errors: outcome.request_errors,
+            unknown_requests: outcome.unknown_requests,
+            failed_records: outcome.failed_records,
+            error_sample: outcome.error_sample.clone(),
+            goal_mb_per_s: limits.goal_mb_per_s,
+            ratio_to_goal: ratio_to(mb_per_s, limits.goal_mb_per_s),
+            met: limits.goal_mb_per_s.map(|g| mb_per_s >= g),
+            loopback_mb_per_s: limits.loopback_mb_per_s,
+            ratio_to_loopback: ratio_to(mb_per_s, limits.loopback_mb_per_s),
+            kv_put_value_bytes: limits.kv_put_value_bytes,
+            kv_put_mb_per_s: limits.kv_put_mb_per_s,
+            ratio_to_kv_put: ratio_to(mb_per_s, limits.kv_put_mb_per_s),
+            kv_put_server_cpu_ms_per_op: limits.kv_put_server_cpu_ms_per_op,
+            fsync_p50_ms: limits.fsync_p50_ms,
+            p50_vs_fsync: p50_ms.and_then(|p| ratio_to(p, limits.fsync_p50_ms)),
+            client_cpu_s: cpu.client_s.map(|s| round(s, 2)),
+            server_cpu_s: cpu.server_s.map(|s| round(s, 2)),
+            server_cores: cpu
+                .server_s
+                .filter(|_| seconds > 0.0)
+                .map(|s| round(s / seconds, 2)),
+            server_cpu_ms_per_mb: cpu_ms_per_mb(&cpu, bytes),
+            server_cpu_ms_per_request: cpu
+                .server_s
+                .filter(|_| outcome.requests > 0)
+                .map(|s| round(s * 1000.0 / outcome.requests as f64, 3)),
+            loopback_cpu_ms_per_mb: limits.loopback_cpu_ms_per_mb,
+            server_runq_wait_s: cpu.server_runq_wait_s.map(|s| round(s, 2)),
+        }
+    }
+}
+
+/// `{"bench":"kinesis_catch_up",...}`: reading back what an ingest phase wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct KinesisCatchUpReport {
+    pub bench: &'static str,
+    pub shards: usize,
+    /// The ingest phase whose records are read back.
+    pub batch: usize,
+    pub producers: usize,
+    /// One reader per shard.
+    pub readers: usize,
+    pub duration_s: f64,
+    pub records: u64,
+    /// Records the ingest phase appended (a timed-out put may have appended more).
+    pub records_expected: u64,
+    pub records_per_s: f64,
+    pub mb_per_s: f64,
+    pub get_requests: u64,
+    /// Records per GetRecords on average.
+    pub records_per_request: Option<f64>,
+    /// GetRecords latency.
+    pub get_p50_ms: Option<f64>,
+    pub get_p99_ms: Option<f64>,
+    pub errors: u64,
+    pub unfinished_shards: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_sample: Option<String>,
+    pub goal_mb_per_s: Option<f64>,
+    pub ratio_to_goal: Option<f64>,
+    pub met: Option<bool>,
+    pub loopback_mb_per_s: Option<f64>,
+    pub ratio_to_loopback: Option<f64>,
+    pub client_cpu_s: Option<f64>,
+    pub server_cpu_s: Option<f64>,
+    pub server_cores: Option<f64>,
+    pub server_cpu_ms_per_mb: Option<f64>,
+    pub loopback_cpu_ms_per_mb: Option<f64>,
+    pub server_runq_wait_s: Option<f64>,
+}
+
+impl KinesisCatchUpReport {
+    pub fn new(
+        ingest: &IngestSpec,
+        outcome: &CatchUpOutcome,
+        records_expected: u64,
+        limits: KinesisLimits,
+    ) -> Self {
+        let window = outcome.window;
+        let seconds = window.as_secs_f64();
+        let summary = LatencySummary::from_samples(outcome.latencies.clone());
+        let mb_per_s = rate(outcome.bytes as f64, window) / 1e6;
+        let cpu = outcome.cpu;
+        Self {
+            bench: "kinesis_catch_up",
+            shards: ingest.shards,
+            batch: ingest.batch,
+            producers: ingest.producers,
+            readers: outcome.readers,
+            duration_s: round(seconds, 3),
+            records: outcome.records,
+            records_expected,
+            records_per_s: round(rate(outcome.records as f64, window), 1),
+            mb_per_s: round(mb_per_s, 3),
+            get_requests: outcome.requests,
+            records_per_request: (outcome.requests > 0)
+                .then(|| round(outcome.records as f64 / outcome.requests as f64, 1)),
+            get_p50_ms: summary.map(|s| round(s.p50_ms, 3)),
+            get_p99_ms: summary.map(|s| round(s.p99_ms, 3)),
+            errors: outcome.errors,
+            unfinished_shards: outcome.unfinished_shards,
+            error_sample: outcome.error_sample.clone(),
+            goal_mb_per_s: limits.goal_mb_per_s,
+            ratio_to_goal: ratio_to(mb_per_s, limits.goal_mb_per_s),
+            met: limits.goal_mb_per_s.map(|g| mb_per_s >= g),
+            loopback_mb_per_s: limits.loopback_mb_per_s,
+            ratio_to_loopback: ratio_to(mb_per_s, limits.loopback_mb_per_s),
+            client_cpu_s: cpu.client_s.map(|s| round(s, 2)),
+            server_cpu_s: cpu.server_s.map(|s| round(s, 2)),
+            server_cores: cpu
+                .server_s
+                .filter(|_| seconds > 0.0)
+                .map(|s| round(s / seconds, 2)),
+            server_cpu_ms_per_mb: cpu_ms_per_mb(&cpu, outcome.bytes),
+            loopback_cpu_ms_per_mb: limits.loopback_cpu_ms_per_mb,
+            server_runq_wait_s: cpu.server_runq_wait_s.map(|s| round(s, 2)),
+        }
+    }
+}
+
+/// `{"bench":"kinesis_latency",...}`: put -> get latency of records put one at a time
+/// while readers poll LATEST.
+#[derive(Debug, Clone, Serialize)]
+pub struct KinesisLatencyReport {
+    pub bench: &'static str,
+    pub shards: usize,
+    pub record_bytes: usize,
+    pub records_per_s_target: f64,
+    pub poll_sleep_ms: f64,
+    pub duration_s: f64,
+    pub records_put: u64,
+    pub records_read: u64,
+    pub foreign_records: u64,
+    /// From the put starting to the GetRecords that returned the record answering.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// PutRecord latency alone.
+    pub put_p50_ms: Option<f64>,
+    pub put_p99_ms: Option<f64>,
+    pub get_requests: u64,
+    pub empty_pages: u64,
+    pub errors: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_sample: Option<String>,
+    pub fsync_p50_ms: Option<f64>,
+    /// `p50_ms / fsync_p50_ms`.
+    pub p50_vs_fsync: Option<f64>,
+    pub server_cpu_s: Option<f64>,
+    pub server_cores: Option<f64>,
+    pub server_runq_wait_s: Option<f64>,
+}
+
+impl KinesisLatencyReport {
+    pub fn new(spec: &LatencySpec, outcome: &LatencyOutcome, limits: KinesisLimits) -> Self {
+        let seconds = outcome.window.as_secs_f64();
+        let summary = LatencySummary::from_samples(outcome.put_to_get.clone());
+        let puts = LatencySummary::from_samples(outcome.puts.clone());
+        let p50_ms = summary.map(|s| s.p50_ms);
+        let cpu = outcome.cpu;
+        Self {
+            bench: "kinesis_latency",
+            shards: spec.shards,
+            record_bytes: spec.record_bytes,
+            records_per_s_target: spec.records_per_s,
+            poll_sleep_ms: round(spec.poll_sleep.as_secs_f64() * 1000.0, 3),
+            duration_s: round(seconds, 3),
+            records_put: outcome.records_put,
+            records_read: outcome.records_read,
+            foreign_records: outcome.foreign_records,
+            p50_ms: p50_ms.map(|v| round(v, 3)),
+            p99_ms: summary.map(|s| round(s.p99_ms, 3)),
+            p999_ms: summary.map(|s| round(s.p999_ms, 3)),
+            max_ms: summary.map(|s| round(s.max_ms, 3)),
+            put_p50_ms: puts.map(|s| round(s.p50_ms, 3)),
+            put_p99_ms: puts.map(|s| round(s.p99_ms, 3)),
+            get_requests: outcome.get_requests,
+            empty_pages: outcome.empty_pages,
+            errors: outcome.errors,
+            error_sample: outcome.error_sample.clone(),
+            fsync_p50_ms: limits.fsync_p50_ms,
+            p50_vs_fsync: p50_ms.and_then(|p| ratio_to(p, limits.fsync_p50_ms)),
+            server_cpu_s: cpu.server_s.map(|s| round(s, 2)),
+            server_cores: cpu
+                .server_s
+                .filter(|_| seconds > 0.0)
+                .map(|s| round(s / seconds, 2)),
             server_runq_wait_s: cpu.server_runq_wait_s.map(|s| round(s, 2)),
         }
     }

@@ -1,4 +1,4 @@
-//! What the AWS-SDK scenarios (`s3`, `sqs`) share: the credentials they sign with, and
+//! What the AWS-SDK scenarios (`s3`, `sqs`, `kinesis`) share: the credentials they sign with, and
 //! how an SDK error becomes the bounded one-line text kept in a result line.
 //!
 //! Both scenarios configure their SDK clients the same way (plain HTTP, SigV4, no SDK
