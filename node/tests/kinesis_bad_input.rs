@@ -772,9 +772,9 @@ async fn malformed_requests_get_the_aws_error_shape_and_the_node_keeps_serving()
 }
 
 /// Operations of the Kinesis API that Stratus does not serve (enhanced fan-out,
-/// encryption, enhanced monitoring, resource policies, ARN-based tagging, account
-/// settings, stream mode and capacity changes, channels) are refused with a 400 JSON
-/// error a client can read, never a 5xx, a hang or a crash; the node serves on.
+/// encryption, enhanced monitoring, resource policies, account settings, stream mode and
+/// capacity changes, channels) are refused with a 400 JSON error a client can read, never
+/// a 5xx, a hang or a crash; the node serves on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn operations_outside_stratus_are_refused_cleanly() {
     let _serial = common::serial().await;
@@ -800,9 +800,6 @@ async fn operations_outside_stratus_are_refused_cleanly() {
         "PutResourcePolicy",
         "GetResourcePolicy",
         "DeleteResourcePolicy",
-        "TagResource",
-        "UntagResource",
-        "ListTagsForResource",
         "DescribeAccountSettings",
         "UpdateAccountSettings",
         "UpdateStreamMode",
