@@ -20,8 +20,10 @@
 //! so the checker can tell a skip from a slow reader.
 //!
 //! Halfway through the run the first producer splits one shard at the middle of its hash
-//! range or merges two adjacent shards (`--reshard`), and the nemesis's leader-targeted
-//! faults then aim at the groups of every shard, the children's included.
+//! range or merges two adjacent shards (`--reshard`), and once ListShards shows the
+//! children (a reshard of unknown outcome may finish later, by the nodes' stream worker)
+//! the nemesis's leader-targeted faults aim at the groups of every shard, the children's
+//! included.
 //!
 //! After the faults are healed a drain (recorded as a `drain` operation around its
 //! requests) lists the shards and reads each to its end (a closed shard until
@@ -77,6 +79,9 @@ pub const DRAIN_READ_LIMIT: i32 = 10_000;
 
 /// How long a client waits after a refused request.
 pub const FAILURE_PAUSE: Duration = Duration::from_millis(100);
+
+/// How often the producer that resharded looks for the children until they are listed.
+pub const AIM_RETRY: Duration = Duration::from_secs(1);
 
 /// How long a consumer waits after a page that came back empty.
 pub const EMPTY_PAGE_PAUSE: Duration = Duration::from_millis(50);
@@ -399,10 +404,22 @@ impl StreamWorkload {
     ) {
         let mut reshard_at = (ctx.index == 0 && self.reshard != ReshardChoice::None)
             .then(|| stop - self.time_limit / 2);
+        // After a reshard that may have happened: when to look for the children again.
+        let mut aim_at: Option<Instant> = None;
         while Instant::now() < stop {
+            if aim_at.is_some_and(|at| Instant::now() >= at) {
+                aim_at = self
+                    .aim_at_children(ctx, process.edge(&mut rng))
+                    .await
+                    .then(|| Instant::now() + AIM_RETRY);
+            }
             let outcome = if reshard_at.is_some_and(|at| Instant::now() >= at) {
                 reshard_at = None;
-                self.reshard(ctx, &process, &mut rng).await
+                let outcome = self.reshard(ctx, &process, &mut rng).await;
+                if outcome != Outcome::Fail {
+                    aim_at = Some(Instant::now());
+                }
+                outcome
             } else {
                 let count = if rng.gen_bool(0.4) {
                     1
@@ -581,18 +598,26 @@ impl StreamWorkload {
             }
         };
         let _ = ctx.recorder.complete(op, outcome.clone());
-        if outcome != Outcome::Fail {
-            // The children exist (or may): aim at them too.
-            if let Ok(shards) = list_shards(ctx, client, &self.name).await {
-                let groups = self.aim(&shards, 0);
-                eprintln!(
-                    "stream {} resharded: {} shards in data groups {groups:?}",
-                    self.name,
-                    shards.len()
-                );
-            }
-        }
         outcome
+    }
+
+    /// Lists the shards (unrecorded) and, once the reshard's children are there, aims the
+    /// nemesis at every shard's group. Returns whether to look again later (the children
+    /// are not listed yet, or the listing failed).
+    async fn aim_at_children(&self, ctx: &ClientContext, client: &Client) -> bool {
+        let Ok(shards) = list_shards(ctx, client, &self.name).await else {
+            return true;
+        };
+        if shards.len() <= self.initial().len() {
+            return true;
+        }
+        let groups = self.aim(&shards, 0);
+        eprintln!(
+            "stream {} resharded: {} shards in data groups {groups:?}",
+            self.name,
+            shards.len()
+        );
+        false
     }
 
     async fn consume(
