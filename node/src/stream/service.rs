@@ -692,7 +692,14 @@ impl StreamService {
         .encode(&self.key))
     }
 
-    pub async fn get_records(&self, token: &str, limit: Option<u32>) -> Result<RecordsPage> {
+    /// GetRecords from `token`; `stream`, when the client named one (StreamARN), must be
+    /// the iterator's.
+    pub async fn get_records(
+        &self,
+        token: &str,
+        limit: Option<u32>,
+        stream: Option<&StreamName>,
+    ) -> Result<RecordsPage> {
         let limit = limit.unwrap_or(MAX_GET_RECORDS);
         if !(1..=MAX_GET_RECORDS).contains(&limit) {
             let constraint = if limit == 0 {
@@ -704,6 +711,13 @@ impl StreamService {
         }
         let now = now_ms();
         let it = ShardIterator::decode(token, &self.key, now)?;
+        if stream.is_some_and(|s| *s != it.stream) {
+            return Err(StreamError::invalid(format!(
+                "The shard iterator belongs to stream {}, not to the StreamARN given.",
+                it.stream
+            ))
+            .into());
+        }
         let record = self.incarnation(&it.stream, it.incarnation).await?;
         let shard = record.shard(it.shard)?.clone();
         let log = Self::log_of(&record, shard.id);

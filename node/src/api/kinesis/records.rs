@@ -123,11 +123,11 @@ pub async fn get_shard_iterator(s: &StreamService, input: GetShardIteratorInput)
 pub async fn get_records(s: &StreamService, input: GetRecordsInput) -> Reply {
     let token = required("shardIterator", input.shard_iterator)?;
     let limit = super::wire::int_in("limit", input.limit, 1, i64::from(MAX_GET_RECORDS))?;
-    if let Some(arn) = &input.stream_arn {
-        // The ARN must at least be well formed; the iterator names the stream.
-        stream_of(None, Some(arn))?;
-    }
-    let page = s.get_records(&token, limit).await?;
+    let stream = match &input.stream_arn {
+        Some(arn) => Some(stream_of(None, Some(arn))?),
+        None => None,
+    };
+    let page = s.get_records(&token, limit, stream.as_ref()).await?;
     let mut out = json!({
         "Records": page.records.iter().map(record_json).collect::<Vec<_>>(),
         "MillisBehindLatest": page.millis_behind_latest,
