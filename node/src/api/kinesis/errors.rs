@@ -110,7 +110,7 @@ impl From<JsonRequestError> for KinesisError {
     fn from(e: JsonRequestError) -> Self {
         match e {
             JsonRequestError::TooLarge(limit) => KinesisError::new(
-                413,
+                400,
                 "InvalidArgumentException",
                 format!("The request body is larger than {limit} bytes."),
             ),
