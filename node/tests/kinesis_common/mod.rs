@@ -204,11 +204,14 @@ pub fn data_of(r: &Record) -> String {
         .unwrap_or_else(|_| panic!("record data is not UTF-8: {r:?}"))
 }
 
+/// A record's ApproximateArrivalTimestamp in whole milliseconds, rounded: the wire carries
+/// epoch seconds with three decimals, which the SDK reads as a float, so `to_millis()`
+/// (which truncates) can land one millisecond early.
 pub fn arrival_ms(r: &Record) -> i64 {
-    r.approximate_arrival_timestamp()
-        .unwrap_or_else(|| panic!("record without ApproximateArrivalTimestamp: {r:?}"))
-        .to_millis()
-        .expect("arrival timestamp in range")
+    let t = r
+        .approximate_arrival_timestamp()
+        .unwrap_or_else(|| panic!("record without ApproximateArrivalTimestamp: {r:?}"));
+    t.secs() * 1000 + (i64::from(t.subsec_nanos()) + 500_000) / 1_000_000
 }
 
 /// The call must fail with a service error of the expected modeled type (`is`, e.g.
