@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The CI pass of the Jepsen harness (docs/jepsen.md): a short `register` run, a short `set`
-# run, a short `objects` run (the S3 API) and a short `queue` run (SQS, a standard queue)
-# against a cluster that is being broken on purpose; fails on any anomaly (and on a run the harness could not complete or decide).
+# run, a short `objects` run (the S3 API), a short `queue` run (SQS, a standard queue) and
+# a short `stream` run (Kinesis, with a split or merge halfway) against a cluster that is
+# being broken on purpose; fails on any anomaly (and on a run the harness could not
+# complete or decide).
 #
 # Target: the docker-compose cluster when docker answers, an image can be had and
 # deploy/docker-compose.yml comes up healthy (brought up fresh with `down -v; up -d` and
@@ -11,14 +13,16 @@
 # stratus:latest may not honour what a newer client relies on, e.g. request ids on
 # retried writes, and would show up as anomalies); stratus:latest when that fails.
 #   compose: register with partition,kill,pause; set with partition,kill,zone;
-#            objects with partition,kill;        queue with partition,kill
+#            objects with partition,kill;        queue with partition,kill;
+#            stream with partition,kill
 #   local:   register with kill,pause;           set with kill,pause,zone;
-#            objects with kill;                  queue with kill
+#            objects with kill;                  queue with kill;
+#            stream with kill
 #
 # Environment: CARGO_TARGET_DIR (default ~/.cache/stratus-target), JEPSEN_TARGET
 # (compose|local: force one), JEPSEN_REGISTER_SECONDS (60), JEPSEN_SET_SECONDS (30),
-# JEPSEN_OBJECTS_SECONDS (25), JEPSEN_QUEUE_SECONDS (25), JEPSEN_SEED (1),
-# JEPSEN_STORE (jepsen/store).
+# JEPSEN_OBJECTS_SECONDS (25), JEPSEN_QUEUE_SECONDS (25), JEPSEN_STREAM_SECONDS (25),
+# JEPSEN_SEED (1), JEPSEN_STORE (jepsen/store).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +31,7 @@ register_seconds=${JEPSEN_REGISTER_SECONDS:-60}
 set_seconds=${JEPSEN_SET_SECONDS:-30}
 objects_seconds=${JEPSEN_OBJECTS_SECONDS:-25}
 queue_seconds=${JEPSEN_QUEUE_SECONDS:-25}
+stream_seconds=${JEPSEN_STREAM_SECONDS:-25}
 seed=${JEPSEN_SEED:-1}
 store=${JEPSEN_STORE:-jepsen/store}
 compose_file=deploy/docker-compose.yml
@@ -126,12 +131,14 @@ case "$target" in
         set_faults=partition,kill,zone
         objects_faults=partition,kill
         queue_faults=partition,kill
+        stream_faults=partition,kill
         ;;
     local)
         register_faults=kill,pause
         set_faults=kill,pause,zone
         objects_faults=kill
         queue_faults=kill
+        stream_faults=kill
         ;;
     *) log "unknown JEPSEN_TARGET '$target' (compose or local)"; exit 2 ;;
 esac
@@ -153,6 +160,7 @@ run register "$register_faults" "$register_seconds"
 run set "$set_faults" "$set_seconds"
 run objects "$objects_faults" "$objects_seconds"
 run queue "$queue_faults" "$queue_seconds"
+run stream "$stream_faults" "$stream_seconds"
 
 if ((failed)); then
     log "FAILED: see the run directories under $store"
