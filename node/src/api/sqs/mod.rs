@@ -24,9 +24,10 @@ use serde_json::Value;
 
 pub use errors::SqsError;
 
+use super::aws_json::{self, JsonRequestError};
 use super::s3::access::Authorizer;
 use super::s3::auth::AccessKeys;
-use super::sigv4::{self, Caller, SignedRequest};
+use super::sigv4::Caller;
 use crate::queue::model::{QueueName, ACCOUNT_ID};
 use crate::queue::service::{random_uuid, QueueService};
 use crate::queue::QueueError;
@@ -105,10 +106,7 @@ impl SqsApi {
 
     /// Whether a request is for SQS (by its target header).
     pub fn claims(req: &Request) -> bool {
-        req.headers()
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.starts_with(TARGET_PREFIX))
+        aws_json::target(req).is_some_and(|t| t.starts_with(TARGET_PREFIX))
     }
 
     pub async fn handle(&self, req: Request) -> Response {
@@ -131,51 +129,22 @@ impl SqsApi {
     }
 
     async fn serve(&self, req: Request) -> Result<Value, SqsError> {
-        let (parts, body) = req.into_parts();
-        let target = parts
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let operation = target
-            .strip_prefix(TARGET_PREFIX)
-            .unwrap_or_default()
-            .to_string();
-        let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        let signed = aws_json::read_signed(req, TARGET_PREFIX, MAX_BODY_BYTES, self.keys.as_ref())
             .await
-            .map_err(|_| SqsError::too_large(MAX_BODY_BYTES))?;
-        let headers: Vec<(String, String)> = parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| {
-                Some((
-                    k.as_str().to_ascii_lowercase(),
-                    v.to_str().ok()?.to_string(),
-                ))
-            })
-            .collect();
-        let signed = SignedRequest {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            query: parts.uri.query().unwrap_or(""),
-            headers: &headers,
-            body: &body,
-        };
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let caller = sigv4::verify(&signed, self.keys.as_ref(), now)?;
-        let host = parts
-            .headers
-            .get("host")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("localhost:4566")
-            .to_string();
-        let call = Call { caller, host };
-        if parts.method != axum::http::Method::POST {
+            .map_err(|e| match e {
+                JsonRequestError::TooLarge(limit) => SqsError::too_large(limit),
+                JsonRequestError::Signature(e) => SqsError::from(e),
+            })?;
+        if !signed.is_post {
             return Err(SqsError::malformed(
                 "SQS's JSON protocol takes POST requests.",
             ));
         }
+        let call = Call {
+            caller: signed.caller,
+            host: signed.host,
+        };
+        let (operation, body) = (signed.operation, signed.body);
         self.authorize(&call, &operation, &body)?;
         self.dispatch(&call, &operation, &body).await
     }
