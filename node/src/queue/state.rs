@@ -951,7 +951,8 @@ fn receive(
                 continue;
             };
             if seen_groups.insert(group.clone()) {
-                group_head_run(txn, record, &group, now)?
+                let oldest = record.floors.oldest_message(txn, &q, record.next_seq)?;
+                group_head_run(txn, record, &group, oldest, now)?
             } else {
                 Vec::new()
             }
@@ -1019,19 +1020,19 @@ fn receive(
 
 /// The messages of a FIFO group that may be delivered now, in order: from the head, while
 /// visible. Empty when the head is in flight or delayed (the group is blocked).
+/// `oldest`: no message of the queue has a smaller sequence number (the scan seeks there,
+/// past the group's deleted rows).
 fn group_head_run(
     txn: &dyn StateRead,
     record: &QueueRecord,
     group: &str,
+    oldest: u64,
     now: u64,
 ) -> Result<Vec<(u64, StoredMessage)>, StoreError> {
     let prefix = keys::group_space(record.name.as_str(), group);
+    let from = keys::group(record.name.as_str(), group, oldest);
     let mut out = Vec::new();
-    for (key, _) in txn.scan(
-        &prefix,
-        &prefix,
-        super::model::MAX_RECEIVE_MESSAGES as usize,
-    )? {
+    for (key, _) in txn.scan(&prefix, &from, super::model::MAX_RECEIVE_MESSAGES as usize)? {
         let Some(seq) = keys::trailing_seq(&key) else {
             break;
         };
@@ -1208,7 +1209,8 @@ fn has_rows(state: &dyn StateRead, kind: u8, queue: &str) -> Result<bool, StoreE
 fn sweep(txn: &mut dyn StateTxn, record: &mut QueueRecord, now: u64) -> Result<(), StoreError> {
     let q = record.name.as_str().to_string();
     let prefix = keys::space(KIND_MESSAGE, &q);
-    for (key, bytes) in txn.scan(&prefix, &prefix, SWEEP_BATCH)? {
+    let oldest = record.floors.oldest_message(txn, &q, record.next_seq)?;
+    for (key, bytes) in txn.scan(&prefix, &keys::message(&q, oldest), SWEEP_BATCH)? {
         let m: StoredMessage = decode("queue message", &bytes)?;
         if !expired(record, &m, now) {
             break;

@@ -18,7 +18,10 @@
 //!   floor to "now") never make a receive walk back over the tombstones that deletes of
 //!   in-flight messages leave ahead of "now".
 //!
-//! The floors row is absent in queues created before it existed: floor 0, a full scan once.
+//! The same row keeps a floor for the queue's messages (sequence numbers only grow): FIFO
+//! group scans and retention sweeps seek to the oldest message, not to the first deleted one.
+//!
+//! The floors row is absent in queues created before it existed: floors 0, a full scan once.
 
 use std::collections::VecDeque;
 
@@ -58,16 +61,21 @@ impl Index {
 
 const BOTH: [Index; 2] = [Index::Waiting, Index::Received];
 
-/// The floors of one queue's indexes, loaded with its record and saved with it.
+/// The floors of one queue's indexes and of its messages, loaded with its record and saved
+/// with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Floors {
     /// No row of index i is below `at[i]`.
     at: [u64; 2],
+    /// No message has a sequence number below this one. Sequence numbers only grow, so it
+    /// only rises: to the oldest message still there, when a scan looks for it. FIFO group
+    /// scans and retention sweeps (both in sequence order) start from it.
+    messages: u64,
     /// The lowest position inserted into index i by the command being applied (a scan
     /// that raises a floor must not raise it past them).
     inserted: [u64; 2],
     /// As stored (the floors row is written only when they moved).
-    loaded: [u64; 2],
+    loaded: ([u64; 2], u64),
 }
 
 /// Floors of 0: a scan from each index's start (a queue from before floors existed).
@@ -75,11 +83,15 @@ impl Default for Floors {
     fn default() -> Floors {
         Floors {
             at: [0; 2],
+            messages: 0,
             inserted: [u64::MAX; 2],
-            loaded: [0; 2],
+            loaded: ([0; 2], 0),
         }
     }
 }
+
+/// The floors row: (index floors, message floor).
+type StoredFloors = ([u64; 2], u64);
 
 impl Floors {
     /// The floors of a new queue: both indexes are empty.
@@ -91,22 +103,46 @@ impl Floors {
     }
 
     pub fn load(state: &dyn StateRead, queue: &str) -> Result<Floors, StoreError> {
-        let at = match state.get(&keys::floors(queue))? {
-            Some(bytes) => decode::<[u64; 2]>("queue index floors", &bytes)?,
-            None => [0, 0],
+        let (at, messages) = match state.get(&keys::floors(queue))? {
+            Some(bytes) => decode::<StoredFloors>("queue floors", &bytes)?,
+            None => ([0, 0], 0),
         };
         Ok(Floors {
             at,
-            loaded: at,
+            messages,
+            loaded: (at, messages),
             ..Floors::default()
         })
     }
 
     /// Writes the floors if the command moved them.
     pub fn save(&self, txn: &mut dyn StateTxn, queue: &str) {
-        if self.at != self.loaded {
-            txn.put(&keys::floors(queue), encode(&self.at));
+        let now: StoredFloors = (self.at, self.messages);
+        if now != self.loaded {
+            txn.put(&keys::floors(queue), encode(&now));
         }
+    }
+
+    /// The sequence number of the queue's oldest message (or `next_seq` when it has none),
+    /// found from the message floor, which rises to it.
+    pub fn oldest_message(
+        &mut self,
+        state: &dyn StateRead,
+        queue: &str,
+        next_seq: u64,
+    ) -> Result<u64, StoreError> {
+        let prefix = keys::space(keys::KIND_MESSAGE, queue);
+        let from = keys::message(queue, self.messages);
+        let oldest = match state.scan(&prefix, &from, 1)?.first() {
+            Some((key, _)) => keys::trailing_seq(key).unwrap_or(self.messages),
+            None => next_seq,
+        };
+        self.messages = self.messages.max(oldest);
+        Ok(self.messages)
+    }
+
+    pub fn messages(&self) -> u64 {
+        self.messages
     }
 
     /// After a purge: both indexes are empty.

@@ -579,7 +579,8 @@ fn a_fifo_receipt_is_good_only_while_its_message_is_in_flight() {
 // The visibility indexes and their floors, under a long random history
 
 /// Every message has exactly one index row, in the index its receive count names, at its
-/// visible_at (none while it is moving); no row is below its index's floor.
+/// visible_at (none while it is moving); no row is below its index's floor, no message
+/// below the message floor.
 fn check_index_invariants(s: &MemState, q: &str) {
     let record = load_queue(s, &name(q)).unwrap().unwrap();
     let mut expected = BTreeSet::new();
@@ -588,6 +589,10 @@ fn check_index_invariants(s: &MemState, q: &str) {
         .unwrap()
     {
         let seq = keys::trailing_seq(&key).unwrap();
+        assert!(
+            seq >= record.floors.messages(),
+            "message {seq} is below the message floor"
+        );
         let m: StoredMessage = decode("message", &bytes).unwrap();
         if s.get(&keys::moving(q, seq)).unwrap().is_none() {
             expected.insert((Index::of(&m) == Index::Received, m.visible_at_ms, seq));
