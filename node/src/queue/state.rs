@@ -925,7 +925,9 @@ fn receive(
     let mut due = Due::new(&q, &record.floors, now, want);
     let mut delivered: Vec<Delivered> = Vec::new();
     let mut dead = Vec::new();
-    let mut seen_groups = BTreeSet::new();
+    let mut seen_groups: BTreeSet<Vec<u8>> = BTreeSet::new();
+    // The queue's oldest message (FIFO group scans start there), found once per receive.
+    let mut oldest: Option<u64> = None;
     let mut ran_out = false;
     while delivered.len() < want && due.seen() < RECEIVE_SCAN_BUDGET {
         let Some(row) = due.next(txn)? else {
@@ -934,6 +936,11 @@ fn receive(
         };
         if delivered.iter().any(|d| d.seq == row.seq) {
             // Delivered by this very receive (with a zero visibility timeout).
+            continue;
+        }
+        if fifo && !row.group.is_empty() && seen_groups.contains(row.group.as_slice()) {
+            // Its group's run was taken (or found blocked) earlier in this receive.
+            due.keep(&row);
             continue;
         }
         let Some(m) = load_message(txn, &name, row.seq)? else {
@@ -950,8 +957,13 @@ fn receive(
                 due.keep(&row);
                 continue;
             };
-            if seen_groups.insert(group.clone()) {
-                let oldest = record.floors.oldest_message(txn, &q, record.next_seq)?;
+            if seen_groups.insert(group.clone().into_bytes()) {
+                let oldest = match oldest {
+                    Some(seq) => seq,
+                    None => {
+                        *oldest.insert(record.floors.oldest_message(txn, &q, record.next_seq)?)
+                    }
+                };
                 group_head_run(txn, record, &group, oldest, now)?
             } else {
                 Vec::new()

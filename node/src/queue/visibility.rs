@@ -169,7 +169,9 @@ impl Floors {
     }
 }
 
-/// Add `m`'s row (at its visible_at) to the index its receive count names.
+/// Add `m`'s row (at its visible_at) to the index its receive count names. The row's value
+/// is the message's group (FIFO), so a receive passes over the rows of a group it has
+/// already looked at without reading their messages.
 pub fn insert(
     txn: &mut dyn StateTxn,
     floors: &mut Floors,
@@ -178,7 +180,11 @@ pub fn insert(
     m: &StoredMessage,
 ) {
     let index = Index::of(m);
-    txn.put(&row_key(index, queue, m.visible_at_ms, seq), Vec::new());
+    let group = m.group_id.as_deref().unwrap_or_default();
+    txn.put(
+        &row_key(index, queue, m.visible_at_ms, seq),
+        group.as_bytes().to_vec(),
+    );
     floors.lower(index, m.visible_at_ms);
 }
 
@@ -195,11 +201,14 @@ fn row_key(index: Index, queue: &str, visible_at: u64, seq: u64) -> Vec<u8> {
 }
 
 /// One index row as a scan found it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     pub index: Index,
     pub visible_at: u64,
     pub seq: u64,
+    /// The message's group as the row names it (empty: none, or a row from before rows
+    /// named it).
+    pub group: Vec<u8>,
 }
 
 impl Row {
@@ -219,7 +228,7 @@ struct Cursor {
     index: Index,
     prefix: Vec<u8>,
     from: Vec<u8>,
-    rows: VecDeque<(u64, u64)>,
+    rows: VecDeque<(u64, u64, Vec<u8>)>,
     page: usize,
     exhausted: bool,
     /// The position of the last row taken off this cursor.
@@ -248,23 +257,31 @@ impl Cursor {
                 self.from = keys::successor(last);
             }
             let at = self.prefix.len();
-            self.rows
-                .extend(page.iter().filter_map(|(k, _)| keys::parse_indexed(k, at)));
+            for (key, group) in page {
+                if let Some((visible_at, seq)) = keys::parse_indexed(&key, at) {
+                    self.rows.push_back((visible_at, seq, group));
+                }
+            }
             self.page = (self.page * 4).min(MAX_PAGE);
         }
-        Ok(self.rows.front().copied())
+        Ok(self.rows.front().map(|(at, seq, _)| (*at, *seq)))
     }
 
-    fn take(&mut self) {
-        if let Some((visible_at, _)) = self.rows.pop_front() {
-            self.last_taken = Some(visible_at);
+    /// Take the head row off; its group.
+    fn take(&mut self) -> Vec<u8> {
+        match self.rows.pop_front() {
+            Some((visible_at, _, group)) => {
+                self.last_taken = Some(visible_at);
+                group
+            }
+            None => Vec::new(),
         }
     }
 
     /// A lower bound of the rows this cursor has not taken.
     fn untaken_bound(&self, floor: u64) -> u64 {
         match self.rows.front() {
-            Some((visible_at, _)) => *visible_at,
+            Some((visible_at, _, _)) => *visible_at,
             None if self.exhausted => u64::MAX,
             None => self.last_taken.unwrap_or(floor),
         }
@@ -307,12 +324,13 @@ impl Due {
         let Some((i, (visible_at, seq))) = best else {
             return Ok(None);
         };
-        self.cursors[i].take();
+        let group = self.cursors[i].take();
         self.seen += 1;
         Ok(Some(Row {
             index: self.cursors[i].index,
             visible_at,
             seq,
+            group,
         }))
     }
 
