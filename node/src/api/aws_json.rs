@@ -3,8 +3,10 @@
 //! over it, and name the operation and the host the client called. Each service renders
 //! the failures in its own error dialect.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::response::Response;
 
 use super::s3::auth::AccessKeys;
 use super::sigv4::{self, Caller, SigError, SignedRequest};
@@ -83,4 +85,20 @@ pub async fn read_signed(
         host,
         is_post: parts.method == axum::http::Method::POST,
     })
+}
+
+/// A 200 answer: the operation's JSON output in the service's content type, with the
+/// request id SDKs log.
+pub fn ok_response(
+    output: &serde_json::Value,
+    content_type: &'static str,
+    request_id: &str,
+) -> Response {
+    let mut resp = Response::new(Body::from(output.to_string()));
+    let headers = resp.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    resp
 }

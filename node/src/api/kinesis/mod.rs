@@ -17,9 +17,7 @@ mod wire;
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::Request;
-use axum::http::HeaderValue;
 use axum::response::Response;
 use serde_json::Value;
 
@@ -86,18 +84,7 @@ impl KinesisApi {
     pub async fn handle(&self, req: Request) -> Response {
         let id = crate::queue::service::random_uuid();
         match self.serve(req).await {
-            Ok(value) => {
-                let mut resp = Response::new(Body::from(value.to_string()));
-                let headers = resp.headers_mut();
-                headers.insert(
-                    "content-type",
-                    HeaderValue::from_static(errors::CONTENT_TYPE),
-                );
-                if let Ok(v) = HeaderValue::from_str(&id) {
-                    headers.insert("x-amzn-requestid", v);
-                }
-                resp
-            }
+            Ok(value) => aws_json::ok_response(&value, errors::CONTENT_TYPE, &id),
             Err(e) => {
                 if e.status >= 500 {
                     tracing::warn!(code = %e.code, "kinesis request failed: {}", e.message);

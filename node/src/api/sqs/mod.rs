@@ -15,9 +15,7 @@ mod wire;
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::Request;
-use axum::http::HeaderValue;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -112,18 +110,7 @@ impl SqsApi {
     pub async fn handle(&self, req: Request) -> Response {
         let id = random_uuid();
         match self.serve(req).await {
-            Ok(value) => {
-                let mut resp = Response::new(Body::from(value.to_string()));
-                let headers = resp.headers_mut();
-                headers.insert(
-                    "content-type",
-                    HeaderValue::from_static(errors::CONTENT_TYPE),
-                );
-                if let Ok(v) = HeaderValue::from_str(&id) {
-                    headers.insert("x-amzn-requestid", v);
-                }
-                resp
-            }
+            Ok(value) => aws_json::ok_response(&value, errors::CONTENT_TYPE, &id),
             Err(e) => e.render(&id),
         }
     }
