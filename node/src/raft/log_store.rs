@@ -24,6 +24,13 @@ type Entry = openraft::Entry<TypeConfig>;
 const KEY_VOTE: &[u8] = b"vote";
 const KEY_COMMITTED: &[u8] = b"committed";
 const KEY_PURGED: &[u8] = b"last_purged";
+/// Encoded bytes of log entries one replication message carries, at most (one entry always
+/// goes, whatever its size). openraft asks for up to 300 entries per AppendEntries and
+/// gives the call one heartbeat interval; 300 entries of a few hundred KiB each (a
+/// PutRecords shard command) could never arrive in time, so the leader resent them forever
+/// while its followers fell further behind and elections followed. Bounded by bytes, a
+/// lagging follower catches up a bounded message at a time.
+pub const REPLICATION_BATCH_BYTES: usize = 512 * 1024;
 
 #[derive(Clone)]
 pub struct GroupLogStore {
@@ -100,7 +107,14 @@ impl GroupLogStore {
         }
     }
 
-    fn read_range(&self, start: u64, end: Option<u64>) -> Result<Vec<Entry>, StoreError> {
+    /// Entries from `start` to `end` (exclusive; None: the last), stopping after the entry
+    /// that brings their encoded size to `max_bytes` (at least one entry when there is one).
+    fn read_range(
+        &self,
+        start: u64,
+        end: Option<u64>,
+        max_bytes: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
         let mut opts = ReadOptions::default();
         opts.set_iterate_upper_bound(match end {
             Some(end) => log_key(self.group, end).to_vec(),
@@ -113,8 +127,13 @@ impl GroupLogStore {
         );
         let mut entries = Vec::new();
         let mut expected = start;
+        let mut bytes = 0usize;
         for item in iter {
+            if bytes >= max_bytes {
+                break;
+            }
             let (key, value) = item?;
+            bytes = bytes.saturating_add(value.len());
             let index = log_index_of(&key)
                 .ok_or_else(|| StoreError::corrupt("raft log key", "short key"))?;
             if index != expected && !entries.is_empty() {
@@ -162,7 +181,18 @@ impl RaftLogReader<TypeConfig> for GroupLogStore {
             Bound::Excluded(x) => Some(*x),
             Bound::Unbounded => None,
         };
-        self.read_range(start, end).map_err(read_err)
+        self.read_range(start, end, usize::MAX).map_err(read_err)
+    }
+
+    /// What replication sends: a prefix of `[start, end)` of at most
+    /// [`REPLICATION_BATCH_BYTES`] (never empty for a non-empty range).
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, StorageError<NodeId>> {
+        self.read_range(start, Some(end), REPLICATION_BATCH_BYTES)
+            .map_err(read_err)
     }
 }
 
@@ -252,5 +282,52 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
             .map_err(write_err)?;
         self.delete_from(0, Some(log_id.index + 1))
             .map_err(write_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, EntryPayload, LogId};
+
+    use super::*;
+    use crate::raft::Proposal;
+
+    fn entry(index: u64, command_bytes: usize) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(Proposal {
+                request_id: u128::from(index),
+                now_ms: 0,
+                command: vec![7; command_bytes],
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn replication_reads_are_bounded_by_bytes_and_never_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        let mut log = GroupLogStore::new(store.clone(), 3);
+        let cf = store.cf(CF_RAFT_LOG);
+        let mut batch = WriteBatch::default();
+        // 40 entries of 128 KiB (a PutRecords shard command's size), then one of 2 MiB.
+        for i in 1..=40 {
+            batch.put_cf(cf, log_key(3, i), encode(&entry(i, 128 * 1024)));
+        }
+        batch.put_cf(cf, log_key(3, 41), encode(&entry(41, 2 * 1024 * 1024)));
+        store.write_synced(batch).unwrap();
+
+        let first = log.limited_get_log_entries(1, 42).await.unwrap();
+        // 512 KiB of 128 KiB entries: the fourth reaches the budget, so four go.
+        assert_eq!(first.len(), 4);
+        assert_eq!(first[0].log_id.index, 1);
+        let oversized = log.limited_get_log_entries(41, 42).await.unwrap();
+        assert_eq!(
+            oversized.len(),
+            1,
+            "an entry over the budget still goes alone"
+        );
+        // Reads that are not replication still get the whole range.
+        assert_eq!(log.try_get_log_entries(1..42).await.unwrap().len(), 41);
     }
 }
