@@ -147,6 +147,17 @@ fn unexpected(reply: impl std::fmt::Debug) -> ServiceError {
 
 /// Check a put's entries as Kinesis does before anything is written: each partition key,
 /// explicit hash key and record size, then the request's total.
+/// Give every entry still waiting for a shard the error that stopped the wait.
+fn fail_all(
+    waiting: &mut Vec<usize>,
+    outcomes: &mut [Option<Result<PutResult>>],
+    e: &ServiceError,
+) {
+    for i in waiting.drain(..) {
+        outcomes[i] = Some(Err(e.clone()));
+    }
+}
+
 fn check_entries(entries: &[PutEntry], batch: bool) -> Result<Vec<u128>> {
     if batch && entries.is_empty() {
         return Err(StreamError::constraint(
@@ -591,16 +602,23 @@ impl StreamService {
             // A shard closed under a split or merge: wait for the step to be recorded,
             // then route these entries over the new shards.
             if Instant::now() >= deadline {
-                for i in waiting.drain(..) {
-                    outcomes[i] = Some(Err(ServiceError::Unavailable(format!(
-                        "stream {name} is resharding; its shards did not settle in time"
-                    ))));
-                }
+                let e = ServiceError::Unavailable(format!(
+                    "stream {name} is resharding; its shards did not settle in time"
+                ));
+                fail_all(&mut waiting, &mut outcomes, &e);
                 break;
             }
             waiting.sort_unstable();
             tokio::time::sleep(Duration::from_millis(20)).await;
-            record = self.incarnation(name, incarnation).await?;
+            // From here a failure belongs to the waiting entries alone: others may already
+            // be appended, so the request must still answer entry by entry.
+            record = match self.incarnation(name, incarnation).await {
+                Ok(record) => record,
+                Err(e) => {
+                    fail_all(&mut waiting, &mut outcomes, &e);
+                    break;
+                }
+            };
             retries += 1;
             let still_open = waiting.iter().any(|&i| {
                 record.shard_for(hashes[i]).is_some_and(|s| {
@@ -614,7 +632,13 @@ impl StreamService {
             if still_open && retries >= 3 {
                 // The step that closed the shard is not recorded yet and its runner may be
                 // gone: take the step over (it is idempotent).
-                record = self.run_step(&record).await?;
+                record = match self.run_step(&record).await {
+                    Ok(record) => record,
+                    Err(e) => {
+                        fail_all(&mut waiting, &mut outcomes, &e);
+                        break;
+                    }
+                };
             }
         }
         Ok(outcomes
