@@ -1,6 +1,7 @@
 //! A real 6-node, 3-zone cluster of `stratusd` processes: acknowledged writes survive the
 //! loss of a node, then of a whole zone; restarted nodes catch up (by snapshot when the log
-//! they need is gone); a leader killed mid-write loses nothing that was acknowledged.
+//! they need is gone, through the log when it is not, even when that log is hundreds of
+//! large entries); a leader killed mid-write loses nothing that was acknowledged.
 
 mod common;
 
@@ -138,4 +139,63 @@ async fn leader_killed_mid_write_loses_no_acknowledged_write() {
     assert!(after_kill > 0, "writes resumed after the leader was killed");
     let keys: Vec<String> = acked.into_iter().map(|(k, _)| k).collect();
     assert_all_readable(&c.client(), &keys).await;
+}
+
+/// A follower that comes back hundreds of large entries behind catches up through the log.
+/// Replication reads once sent up to 300 entries (here ~75 MB) in one AppendEntries with
+/// one heartbeat interval to finish it: it never did, the leader resent it forever and the
+/// follower never caught up (found under Kinesis load). Messages are now bounded by bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_far_behind_on_large_entries_catches_up_through_the_log() {
+    use futures::StreamExt;
+    let _serial = serial().await;
+    let mut c = TestCluster::start(Options {
+        nodes: 3,
+        data_groups: 1,
+        ..Options::default()
+    });
+    c.wait_ready(Duration::from_secs(60)).await;
+    c.kill(3);
+    let client = c.client();
+    let big = |key: &str| {
+        let mut v = key.as_bytes().to_vec();
+        v.resize(256 * 1024, b'x');
+        v
+    };
+    let keys: Vec<String> = (0..300).map(|i| format!("big/{i}")).collect();
+    let outcomes: Vec<(String, Outcome<u64>)> = futures::stream::iter(keys.clone())
+        .map(|key| {
+            let client = client.clone();
+            let value = big(&key);
+            async move {
+                let outcome = client.put(&key, &value).await;
+                (key, outcome)
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for (key, outcome) in &outcomes {
+        assert!(matches!(outcome, Outcome::Ok(_)), "put {key}: {outcome:?}");
+    }
+
+    c.start_node(3);
+    wait_caught_up(&c, &[3], Duration::from_secs(90)).await;
+    let report = c.local_report(3).await.expect("node 3 report");
+    for g in report.groups.iter().filter(|g| g.kind == "data") {
+        assert_eq!(
+            g.snapshot_index, 0,
+            "group {} caught up by snapshot, not through the log: {g:?}",
+            g.id
+        );
+    }
+
+    // Node 3 is now needed for every quorum: its copy must be complete.
+    c.kill(1);
+    for key in keys.iter().step_by(10) {
+        match client.get(key).await {
+            Outcome::Ok(Some(v)) => assert_eq!(v, big(key), "wrong value for {key}"),
+            other => panic!("acknowledged key {key} not readable: {other:?}"),
+        }
+    }
 }
