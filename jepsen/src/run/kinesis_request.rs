@@ -92,15 +92,9 @@ impl KinesisProcess {
     /// Every edge by default; with `--pin-clients` one edge per process, a different one
     /// for each incarnation.
     fn incarnation(ctx: &ClientContext, access: &S3Access, incarnation: u64) -> KinesisProcess {
-        let clients = ctx.clients.max(1) as u64;
-        let count = access.endpoints.len();
-        let nodes: Vec<usize> = if ctx.pinned && count > 0 {
-            vec![(ctx.index + incarnation as usize) % count]
-        } else {
-            (0..count).collect()
-        };
+        let nodes = ctx.edge_nodes(access.endpoints.len(), incarnation);
         KinesisProcess {
-            id: ProcessId(ctx.index as u64 + clients * incarnation),
+            id: ctx.process_id(incarnation),
             edges: nodes
                 .into_iter()
                 .map(|node| {

@@ -65,8 +65,24 @@ impl ClientContext {
         self.incarnation(previous.incarnation + 1).await
     }
 
+    /// The id of this client's process in its `incarnation`th life (ids never repeat
+    /// across clients).
+    pub fn process_id(&self, incarnation: u64) -> ProcessId {
+        ProcessId(self.index as u64 + self.clients.max(1) as u64 * incarnation)
+    }
+
+    /// The nodes (indexes into `count` edges) a process of this client may use in its
+    /// `incarnation`th life: every one, or with `--pin-clients` one, a different one for
+    /// each incarnation.
+    pub fn edge_nodes(&self, count: usize, incarnation: u64) -> Vec<usize> {
+        if self.pinned && count > 0 {
+            vec![(self.index + incarnation as usize) % count]
+        } else {
+            (0..count).collect()
+        }
+    }
+
     async fn incarnation(&self, incarnation: u64) -> Result<Process, Error> {
-        let clients = self.clients.max(1) as u64;
         // Each incarnation starts on a different node, so a node that stopped answering
         // does not hold every new process up.
         let mut endpoints = self.endpoints.clone();
@@ -80,7 +96,7 @@ impl ClientContext {
         let mut config = ClientConfig::new(endpoints).with_call_timeout(self.op_timeout);
         config.read_attempt_timeout = self.op_timeout.min(Duration::from_secs(2));
         Ok(Process {
-            id: ProcessId(self.index as u64 + clients * incarnation),
+            id: self.process_id(incarnation),
             client: Client::with_config(config).await?,
             incarnation,
         })

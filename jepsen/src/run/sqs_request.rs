@@ -106,15 +106,9 @@ impl SqsProcess {
         name: &str,
         incarnation: u64,
     ) -> SqsProcess {
-        let clients = ctx.clients.max(1) as u64;
-        let count = access.endpoints.len();
-        let nodes: Vec<usize> = if ctx.pinned && count > 0 {
-            vec![(ctx.index + incarnation as usize) % count]
-        } else {
-            (0..count).collect()
-        };
+        let nodes = ctx.edge_nodes(access.endpoints.len(), incarnation);
         SqsProcess {
-            id: ProcessId(ctx.index as u64 + clients * incarnation),
+            id: ctx.process_id(incarnation),
             edges: nodes
                 .into_iter()
                 .map(|node| {
