@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "proto/raft.proto",
                 "proto/chunk.proto",
                 "proto/queue.proto",
+                "proto/quorum.proto",
             ],
             &["proto"],
         )?;

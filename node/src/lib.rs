@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod node;
 pub mod object;
 pub mod queue;
+pub mod quorum;
 pub mod raft;
 pub mod status;
 pub mod store;

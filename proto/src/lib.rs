@@ -20,3 +20,7 @@ pub mod chunk {
 pub mod queue {
     tonic::include_proto!("stratus.queue");
 }
+
+pub mod quorum {
+    tonic::include_proto!("stratus.quorum");
+}

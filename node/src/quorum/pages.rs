@@ -1,0 +1,1 @@
+//! Filled in by the quorum storage work (docs/quorum-storage.md).
