@@ -20,6 +20,7 @@ use crate::api::grpc_chunk::ChunkApi;
 use crate::api::grpc_cluster::ClusterApi;
 use crate::api::grpc_kv::KvApi;
 use crate::api::grpc_queue::{GrpcRemoteWait, QueueWaitApi};
+use crate::api::grpc_segments::SegmentsApi;
 use crate::api::http_edge::{self, EdgeState};
 use crate::api::kinesis::KinesisApi;
 use crate::api::s3::access::{Authorizer, RootOnly};
@@ -38,6 +39,8 @@ use crate::object::shard_io::{GrpcShardIo, ShardIo};
 use crate::queue::redrive::QueueWorker;
 use crate::queue::service::QueueService;
 use crate::queue::signals::QueueSignals;
+use crate::quorum::gossip::SegmentWorker;
+use crate::quorum::segment_host::SegmentHost;
 use crate::raft::codec;
 use crate::raft::host::{GroupHost, GroupSpec};
 use crate::raft::network::PeerChannels;
@@ -222,6 +225,11 @@ impl RunningNode {
         ));
         let kinesis = Arc::new(KinesisApi::new(streams.clone(), access_keys, authorizer));
 
+        // Quorum storage segments (`quorum`): not Raft; the writer library counts 4/6 acks.
+        let segments =
+            SegmentHost::open(store.clone(), config.cluster_name.clone(), config.node_id)
+                .context("cannot open this node's quorum segments")?;
+
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
 
@@ -247,6 +255,7 @@ impl RunningNode {
                 QueueWaitApi::new(config.cluster_name.clone(), host.clone(), queue_signals)
                     .into_server(),
             )
+            .add_service(SegmentsApi::new(segments.clone()).into_server())
             .add_service(ClusterServer::new(ClusterApi::new(
                 host.clone(),
                 directory.clone(),
@@ -296,6 +305,10 @@ impl RunningNode {
 
         tasks.extend(object_workers.spawn(shutdown_rx.clone()));
         tasks.push(QueueWorker::new(queues, host.clone()).spawn(shutdown_rx.clone()));
+        tasks.push(
+            SegmentWorker::new(segments, crate::quorum::QuorumSettings::default())
+                .spawn(shutdown_rx.clone()),
+        );
         tasks.push(
             StreamWorker::new(
                 streams,

@@ -6,6 +6,8 @@ pub mod grpc_chunk;
 pub mod grpc_cluster;
 pub mod grpc_kv;
 pub mod grpc_queue;
+pub mod grpc_segments;
+pub mod grpc_volumes;
 pub mod http_edge;
 pub mod kinesis;
 pub mod s3;
