@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::NodeInfo;
 
 pub const ENV_PREFIX: &str = "STRATUS_";
-const TOP_LEVEL_FIELDS: [&str; 14] = [
+const TOP_LEVEL_FIELDS: [&str; 15] = [
     "node_id",
     "zone",
     "data_dir",
@@ -30,6 +30,7 @@ const TOP_LEVEL_FIELDS: [&str; 14] = [
     "request_timeout_ms",
     "object",
     "stream",
+    "quorum",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +81,9 @@ pub struct NodeConfig {
     /// The stream store (Kinesis): retention clock and worker pacing.
     #[serde(default)]
     pub stream: StreamConfig,
+    /// Quorum storage (volumes): segment gossip pacing and automatic segment replacement.
+    #[serde(default)]
+    pub quorum: QuorumConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +166,36 @@ impl Default for StreamConfig {
         StreamConfig {
             seconds_per_hour: 3600,
             worker_interval_ms: 60_000,
+        }
+    }
+}
+
+/// `[quorum]`: quorum storage (`quorum`), converted into `quorum::QuorumSettings`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuorumConfig {
+    /// How often each segment compares itself with its peers, materializes pages and
+    /// collects garbage; the catalog's repair worker runs every two intervals.
+    pub gossip_interval_ms: u64,
+    /// Replace a segment whose node has answered nothing for this long (0: never on its own).
+    pub replace_after_ms: u64,
+}
+
+impl Default for QuorumConfig {
+    fn default() -> Self {
+        let settings = crate::quorum::QuorumSettings::default();
+        QuorumConfig {
+            gossip_interval_ms: settings.gossip_interval_ms,
+            replace_after_ms: settings.replace_after_ms,
+        }
+    }
+}
+
+impl From<&QuorumConfig> for crate::quorum::QuorumSettings {
+    fn from(c: &QuorumConfig) -> Self {
+        crate::quorum::QuorumSettings {
+            gossip_interval_ms: c.gossip_interval_ms,
+            replace_after_ms: c.replace_after_ms,
         }
     }
 }
@@ -332,6 +366,21 @@ impl NodeConfig {
                 "stream.seconds_per_hour must be at least 1 and stream.worker_interval_ms at least 100"
                     .into(),
             );
+        }
+        let q = &self.quorum;
+        if !(10..=60_000).contains(&q.gossip_interval_ms) {
+            return invalid(format!(
+                "quorum.gossip_interval_ms must be between 10 and 60000, got {}",
+                q.gossip_interval_ms
+            ));
+        }
+        if q.replace_after_ms != 0 && q.replace_after_ms < 2 * q.gossip_interval_ms {
+            return invalid(format!(
+                "quorum.replace_after_ms must be 0 (never) or at least twice \
+                 quorum.gossip_interval_ms ({} ms), got {}",
+                2 * q.gossip_interval_ms,
+                q.replace_after_ms
+            ));
         }
         let o = &self.object;
         if o.repair_interval_ms < 100 || o.gc_interval_ms < 100 || o.scrub_interval_ms < 100 {
@@ -554,6 +603,41 @@ secret_key = "sk"
         assert!(c.limits.enforce_shard_throughput);
         let err = load(GOOD, &[("STRATUS_STREAM__SECONDS_PER_HOUR", "0")]).unwrap_err();
         assert!(err.to_string().contains("seconds_per_hour"));
+    }
+
+    #[test]
+    fn quorum_settings_have_defaults_overrides_and_bounds() {
+        let c = load(GOOD, &[]).unwrap();
+        assert_eq!(c.quorum, QuorumConfig::default());
+        assert_eq!(
+            crate::quorum::QuorumSettings::from(&c.quorum),
+            crate::quorum::QuorumSettings {
+                gossip_interval_ms: 500,
+                replace_after_ms: 0
+            }
+        );
+        let c = load(
+            &format!("{GOOD}\n[quorum]\ngossip_interval_ms = 100\nreplace_after_ms = 5000\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.quorum.gossip_interval_ms, c.quorum.replace_after_ms),
+            (100, 5000)
+        );
+        let c = load(GOOD, &[("STRATUS_QUORUM__REPLACE_AFTER_MS", "3000")]).unwrap();
+        assert_eq!(c.quorum.replace_after_ms, 3000);
+        let err = |env: &[(&str, &str)]| load(GOOD, env).unwrap_err().to_string();
+        for bad in ["0", "9", "60001"] {
+            let e = err(&[("STRATUS_QUORUM__GOSSIP_INTERVAL_MS", bad)]);
+            assert!(
+                e.contains("quorum.gossip_interval_ms must be between 10 and 60000"),
+                "{e}"
+            );
+        }
+        let e = err(&[("STRATUS_QUORUM__REPLACE_AFTER_MS", "999")]);
+        assert!(e.contains("quorum.replace_after_ms"), "{e}");
+        assert!(err(&[("STRATUS_QUORUM__BOGUS", "1")]).contains("bogus"));
     }
 
     #[test]

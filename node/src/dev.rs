@@ -67,6 +67,7 @@ pub fn dev_configs(opts: &DevOptions) -> anyhow::Result<Vec<NodeConfig>> {
             request_timeout_ms: 10_000,
             object: crate::config::ObjectConfig::default(),
             stream: crate::config::StreamConfig::default(),
+            quorum: crate::config::QuorumConfig::default(),
         })
         .collect())
 }

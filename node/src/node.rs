@@ -21,6 +21,7 @@ use crate::api::grpc_cluster::ClusterApi;
 use crate::api::grpc_kv::KvApi;
 use crate::api::grpc_queue::{GrpcRemoteWait, QueueWaitApi};
 use crate::api::grpc_segments::SegmentsApi;
+use crate::api::grpc_volumes::VolumesApi;
 use crate::api::http_edge::{self, EdgeState};
 use crate::api::kinesis::KinesisApi;
 use crate::api::s3::access::{Authorizer, RootOnly};
@@ -39,8 +40,11 @@ use crate::object::shard_io::{GrpcShardIo, ShardIo};
 use crate::queue::redrive::QueueWorker;
 use crate::queue::service::QueueService;
 use crate::queue::signals::QueueSignals;
+use crate::quorum::catalog::VolumeCatalog;
 use crate::quorum::gossip::SegmentWorker;
+use crate::quorum::repair::{GrpcSegmentPeers, RepairWorker, SegmentPeers};
 use crate::quorum::segment_host::SegmentHost;
+use crate::quorum::QuorumSettings;
 use crate::raft::codec;
 use crate::raft::host::{GroupHost, GroupSpec};
 use crate::raft::network::PeerChannels;
@@ -226,9 +230,20 @@ impl RunningNode {
         let kinesis = Arc::new(KinesisApi::new(streams.clone(), access_keys, authorizer));
 
         // Quorum storage segments (`quorum`): not Raft; the writer library counts 4/6 acks.
+        let quorum_settings = QuorumSettings::from(&config.quorum);
         let segments =
             SegmentHost::open(store.clone(), config.cluster_name.clone(), config.node_id)
                 .context("cannot open this node's quorum segments")?;
+        // The volume catalog (meta group) and its repair worker (meta leader only).
+        let segment_peers: Arc<dyn SegmentPeers> = Arc::new(GrpcSegmentPeers::new(
+            config.cluster_name.clone(),
+            directory.clone(),
+        ));
+        let volumes = Arc::new(VolumeCatalog::new(
+            router.clone(),
+            directory.clone(),
+            segment_peers.clone(),
+        ));
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -256,6 +271,9 @@ impl RunningNode {
                     .into_server(),
             )
             .add_service(SegmentsApi::new(segments.clone()).into_server())
+            .add_service(
+                VolumesApi::new(config.cluster_name.clone(), volumes.clone()).into_server(),
+            )
             .add_service(ClusterServer::new(ClusterApi::new(
                 host.clone(),
                 directory.clone(),
@@ -305,9 +323,17 @@ impl RunningNode {
 
         tasks.extend(object_workers.spawn(shutdown_rx.clone()));
         tasks.push(QueueWorker::new(queues, host.clone()).spawn(shutdown_rx.clone()));
+        tasks
+            .push(SegmentWorker::new(segments, quorum_settings.clone()).spawn(shutdown_rx.clone()));
         tasks.push(
-            SegmentWorker::new(segments, crate::quorum::QuorumSettings::default())
-                .spawn(shutdown_rx.clone()),
+            RepairWorker::new(
+                volumes,
+                segment_peers,
+                host.clone(),
+                directory.clone(),
+                quorum_settings,
+            )
+            .spawn(shutdown_rx.clone()),
         );
         tasks.push(
             StreamWorker::new(

@@ -1,6 +1,6 @@
 //! The meta group (group 0): the cluster record (nodes, zones, the group directory).
-//! The bucket and stream catalogs live here too; the control layer (IAM, VPC, compute)
-//! will.
+//! The bucket, stream and volume catalogs live here too; the control layer (IAM, VPC,
+//! compute) will.
 
 pub mod state;
 
@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::Directory;
 use crate::object::catalog::{CatalogCommand, CatalogQuery, CatalogResult};
+use crate::quorum::catalog_state::{VolumeCatalogCommand, VolumeCatalogQuery, VolumeCatalogResult};
 use crate::stream::catalog_state::{StreamCatalogCommand, StreamCatalogQuery, StreamCatalogResult};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +26,8 @@ pub enum MetaCommand {
     BucketCatalog(CatalogCommand),
     /// The stream catalog (`stream::catalog_state`).
     StreamCatalog(StreamCatalogCommand),
+    /// The volume catalog of quorum storage (`quorum::catalog_state`).
+    VolumeCatalog(VolumeCatalogCommand),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,6 +35,7 @@ pub enum MetaQuery {
     Cluster,
     BucketCatalog(CatalogQuery),
     StreamCatalog(StreamCatalogQuery),
+    VolumeCatalog(VolumeCatalogQuery),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,4 +46,5 @@ pub enum MetaReply {
     Rejected(String),
     BucketCatalog(CatalogResult),
     StreamCatalog(StreamCatalogResult),
+    VolumeCatalog(VolumeCatalogResult),
 }

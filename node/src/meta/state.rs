@@ -36,6 +36,9 @@ pub fn apply(txn: &mut dyn StateTxn, command: MetaCommand) -> Result<MetaReply, 
         MetaCommand::StreamCatalog(cmd) => {
             MetaReply::StreamCatalog(crate::stream::catalog_state::apply(txn, cmd)?)
         }
+        MetaCommand::VolumeCatalog(cmd) => {
+            MetaReply::VolumeCatalog(crate::quorum::catalog_state::apply(txn, cmd)?)
+        }
     })
 }
 
@@ -61,6 +64,9 @@ impl ServiceState for MetaState {
             }
             Ok(MetaQuery::StreamCatalog(q)) => {
                 MetaReply::StreamCatalog(crate::stream::catalog_state::read(state, q)?)
+            }
+            Ok(MetaQuery::VolumeCatalog(q)) => {
+                MetaReply::VolumeCatalog(crate::quorum::catalog_state::read(state, q)?)
             }
             Err(e) => MetaReply::Rejected(e),
         };
