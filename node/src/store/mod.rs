@@ -6,6 +6,8 @@
 //! - `snapshot`   : the latest snapshot of each group, keyed `[group]`.
 //! - `node`       : this node's identity (cluster name, node id), checked at every start so a
 //!   data directory from another cluster or node is refused instead of silently mixed in.
+//! - `segments`   : quorum-storage segments (`quorum::segment_store`): meta, log and page rows
+//!   keyed `[volume][pg][slot][kind]...` (big-endian), each value CRC-checked on read.
 //!
 //! All writes that Raft relies on for safety (log appends, votes, truncation, snapshot
 //! installs) are synced to the write-ahead log before they are reported done. Because RocksDB
@@ -31,7 +33,15 @@ pub const CF_RAFT_STATE: &str = "raft_state";
 pub const CF_STATE: &str = "state";
 pub const CF_SNAPSHOT: &str = "snapshot";
 pub const CF_NODE: &str = "node";
-const COLUMN_FAMILIES: [&str; 5] = [CF_RAFT_LOG, CF_RAFT_STATE, CF_STATE, CF_SNAPSHOT, CF_NODE];
+pub const CF_SEGMENTS: &str = "segments";
+const COLUMN_FAMILIES: [&str; 6] = [
+    CF_RAFT_LOG,
+    CF_RAFT_STATE,
+    CF_STATE,
+    CF_SNAPSHOT,
+    CF_NODE,
+    CF_SEGMENTS,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
