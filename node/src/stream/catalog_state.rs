@@ -8,12 +8,20 @@
 //! stream worker of each data group's leader. Incarnations come from a counter in this
 //! state, so they are never reused, and every command that acts on an existing stream's
 //! shards names the incarnation it read: a stream recreated in between is not touched.
+//!
+//! Enhanced fan-out consumers are rows of their own under their stream's name
+//! (`[tag, KIND_CONSUMER, stream, 0, consumer]`; names never hold a zero byte), so a
+//! stream record's encoding is unchanged by them. Registering checks the stream exists
+//! and has fewer than 20; deleting a stream removes its consumers in the same batch.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::catalog::{ReshardRequest, StreamMode, StreamRecord, StreamStatus};
+use super::consumer::{
+    consumer_not_found, ConsumerName, ConsumerRecord, MAX_CONSUMERS_PER_STREAM, MAX_LIST_CONSUMERS,
+};
 use super::model::{Incarnation, SequenceNumber, StreamError, StreamName, ACCOUNT_ID};
 use crate::store::{decode, encode, StateRead, StateTxn, StoreError};
 
@@ -22,6 +30,7 @@ use crate::store::{decode, encode, StateRead, StateTxn, StoreError};
 pub const STREAM_CATALOG_TAG: u8 = 3;
 const KIND_COUNTER: u8 = 0;
 const KIND_STREAM: u8 = 1;
+const KIND_CONSUMER: u8 = 2;
 /// Largest page of ListStreams.
 pub const MAX_LIST_STREAMS: u32 = 10_000;
 /// Catalog rows the reshard query reads.
@@ -65,6 +74,22 @@ pub enum StreamCatalogCommand {
         endings: Vec<SequenceNumber>,
         now_ms: u64,
     },
+    // New variants go last: commands are stored in Raft logs by variant index.
+    /// DeleteStream without EnforceConsumerDeletion: refused while consumers exist.
+    DeleteWithoutConsumers {
+        name: StreamName,
+    },
+    RegisterConsumer {
+        stream: StreamName,
+        name: ConsumerName,
+        now_ms: u64,
+    },
+    /// Remove a consumer; with `created_seconds`, only that registration (a ConsumerARN).
+    DeregisterConsumer {
+        stream: StreamName,
+        name: ConsumerName,
+        created_seconds: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +104,16 @@ pub enum StreamCatalogQuery {
     },
     /// Streams with a reshard under way.
     Reshards,
+    Consumer {
+        stream: StreamName,
+        name: ConsumerName,
+    },
+    /// A stream's consumers in name order after `after`.
+    Consumers {
+        stream: StreamName,
+        after: Option<ConsumerName>,
+        limit: u32,
+    },
 }
 
 /// A stream as ListStreams shows it.
@@ -108,6 +143,11 @@ pub enum StreamCatalogReply {
         more: bool,
     },
     Reshards(Vec<PendingReshard>),
+    Consumer(ConsumerRecord),
+    Consumers {
+        consumers: Vec<ConsumerRecord>,
+        more: bool,
+    },
 }
 
 pub type StreamCatalogResult = Result<StreamCatalogReply, StreamError>;
@@ -120,6 +160,76 @@ fn stream_key(name: &StreamName) -> Vec<u8> {
     let mut k = vec![STREAM_CATALOG_TAG, KIND_STREAM];
     k.extend_from_slice(name.as_str().as_bytes());
     k
+}
+
+/// Every consumer row of `stream` starts with this.
+fn consumers_prefix(stream: &StreamName) -> Vec<u8> {
+    let mut k = vec![STREAM_CATALOG_TAG, KIND_CONSUMER];
+    k.extend_from_slice(stream.as_str().as_bytes());
+    k.push(0);
+    k
+}
+
+fn consumer_key(stream: &StreamName, name: &ConsumerName) -> Vec<u8> {
+    let mut k = consumers_prefix(stream);
+    k.extend_from_slice(name.as_str().as_bytes());
+    k
+}
+
+fn load_consumer(
+    state: &dyn StateRead,
+    stream: &StreamName,
+    name: &ConsumerName,
+) -> Result<Option<ConsumerRecord>, StoreError> {
+    match state.get(&consumer_key(stream, name))? {
+        Some(b) => Ok(Some(decode("stream consumer record", &b)?)),
+        None => Ok(None),
+    }
+}
+
+/// Up to `limit` consumers of `stream` after `after`, in name order.
+fn scan_consumers(
+    state: &dyn StateRead,
+    stream: &StreamName,
+    after: Option<&ConsumerName>,
+    limit: usize,
+) -> Result<Vec<ConsumerRecord>, StoreError> {
+    let prefix = consumers_prefix(stream);
+    let from = match after {
+        Some(name) => {
+            let mut k = consumer_key(stream, name);
+            k.push(0);
+            k
+        }
+        None => prefix.clone(),
+    };
+    state
+        .scan(&prefix, &from, limit)?
+        .into_iter()
+        .map(|(_, v)| decode("stream consumer record", &v))
+        .collect()
+}
+
+fn delete_stream(
+    txn: &mut dyn StateTxn,
+    name: &StreamName,
+    keep_if_consumers: bool,
+) -> Result<StreamCatalogResult, StoreError> {
+    if load(txn, name)?.is_none() {
+        return Ok(Err(StreamError::not_found(name)));
+    }
+    let consumers = scan_consumers(txn, name, None, MAX_CONSUMERS_PER_STREAM + 1)?;
+    if keep_if_consumers && !consumers.is_empty() {
+        return Ok(Err(StreamError::ResourceInUse(format!(
+            "Stream {name} under account {ACCOUNT_ID} has {} registered consumers; deregister them or set EnforceConsumerDeletion.",
+            consumers.len()
+        ))));
+    }
+    for c in consumers {
+        txn.delete(&consumer_key(name, &c.name));
+    }
+    txn.delete(&stream_key(name));
+    Ok(Ok(StreamCatalogReply::Deleted))
 }
 
 pub fn load(state: &dyn StateRead, name: &StreamName) -> Result<Option<StreamRecord>, StoreError> {
@@ -190,13 +300,47 @@ pub fn apply(
             save(txn, &record);
             Ok(Ok(StreamCatalogReply::Stream(Box::new(record))))
         }
-        StreamCatalogCommand::Delete { name } => {
-            if load(txn, &name)?.is_none() {
-                return Ok(Err(StreamError::not_found(&name)));
+        StreamCatalogCommand::Delete { name } => delete_stream(txn, &name, false),
+        StreamCatalogCommand::DeleteWithoutConsumers { name } => delete_stream(txn, &name, true),
+        StreamCatalogCommand::RegisterConsumer {
+            stream,
+            name,
+            now_ms,
+        } => {
+            if load(txn, &stream)?.is_none() {
+                return Ok(Err(StreamError::not_found(&stream)));
             }
-            txn.delete(&stream_key(&name));
-            Ok(Ok(StreamCatalogReply::Deleted))
+            if let Some(existing) = load_consumer(txn, &stream, &name)? {
+                return Ok(Err(StreamError::ResourceInUse(format!(
+                    "Consumer {} under account {ACCOUNT_ID} already exists.",
+                    existing.arn()
+                ))));
+            }
+            let count = scan_consumers(txn, &stream, None, MAX_CONSUMERS_PER_STREAM)?.len();
+            if count >= MAX_CONSUMERS_PER_STREAM {
+                return Ok(Err(StreamError::LimitExceeded(format!(
+                    "Stream {stream} under account {ACCOUNT_ID} already has {count} registered consumers, the limit is {MAX_CONSUMERS_PER_STREAM}."
+                ))));
+            }
+            let record = ConsumerRecord {
+                stream: stream.clone(),
+                name: name.clone(),
+                created_ms: now_ms,
+            };
+            txn.put(&consumer_key(&stream, &name), encode(&record));
+            Ok(Ok(StreamCatalogReply::Consumer(record)))
         }
+        StreamCatalogCommand::DeregisterConsumer {
+            stream,
+            name,
+            created_seconds,
+        } => match load_consumer(txn, &stream, &name)? {
+            Some(c) if created_seconds.is_none_or(|s| s == c.created_seconds()) => {
+                txn.delete(&consumer_key(&stream, &name));
+                Ok(Ok(StreamCatalogReply::Consumer(c)))
+            }
+            _ => Ok(Err(consumer_not_found(&stream, name.as_str()))),
+        },
         StreamCatalogCommand::SetRetention {
             name,
             hours,
@@ -278,6 +422,27 @@ pub fn read(
                 }
             }
             Ok(Ok(StreamCatalogReply::Reshards(out)))
+        }
+        StreamCatalogQuery::Consumer { stream, name } => {
+            Ok(match load_consumer(state, &stream, &name)? {
+                Some(c) => Ok(StreamCatalogReply::Consumer(c)),
+                None if load(state, &stream)?.is_none() => Err(StreamError::not_found(&stream)),
+                None => Err(consumer_not_found(&stream, name.as_str())),
+            })
+        }
+        StreamCatalogQuery::Consumers {
+            stream,
+            after,
+            limit,
+        } => {
+            if load(state, &stream)?.is_none() {
+                return Ok(Err(StreamError::not_found(&stream)));
+            }
+            let limit = limit.clamp(1, MAX_LIST_CONSUMERS) as usize;
+            let mut consumers = scan_consumers(state, &stream, after.as_ref(), limit + 1)?;
+            let more = consumers.len() > limit;
+            consumers.truncate(limit);
+            Ok(Ok(StreamCatalogReply::Consumers { consumers, more }))
         }
     }
 }
@@ -411,6 +576,142 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(get(&st, "b").unwrap().open_shard_count(), 2);
+    }
+
+    fn consumer(n: &str) -> ConsumerName {
+        ConsumerName::parse(n).unwrap()
+    }
+
+    fn register(st: &mut MemState, s: &str, c: &str, now_ms: u64) -> StreamCatalogResult {
+        apply(
+            st,
+            StreamCatalogCommand::RegisterConsumer {
+                stream: name(s),
+                name: consumer(c),
+                now_ms,
+            },
+        )
+        .unwrap()
+    }
+
+    fn consumers(st: &MemState, s: &str, after: Option<&str>, limit: u32) -> (Vec<String>, bool) {
+        match read(
+            st,
+            StreamCatalogQuery::Consumers {
+                stream: name(s),
+                after: after.map(consumer),
+                limit,
+            },
+        )
+        .unwrap()
+        .unwrap()
+        {
+            StreamCatalogReply::Consumers { consumers, more } => (
+                consumers.into_iter().map(|c| c.name.to_string()).collect(),
+                more,
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn consumers_register_list_and_deregister_within_their_limits() {
+        let mut st = MemState::default();
+        assert_eq!(
+            register(&mut st, "a", "c", 1).unwrap_err().code(),
+            "ResourceNotFoundException"
+        );
+        create(&mut st, "a", 1).unwrap();
+        create(&mut st, "ab", 1).unwrap();
+        for i in 0..MAX_CONSUMERS_PER_STREAM {
+            register(&mut st, "a", &format!("c{i:02}"), 5_000).unwrap();
+        }
+        assert_eq!(
+            register(&mut st, "a", "c00", 6_000).unwrap_err().code(),
+            "ResourceInUseException"
+        );
+        assert_eq!(
+            register(&mut st, "a", "one-more", 6_000)
+                .unwrap_err()
+                .code(),
+            "LimitExceededException"
+        );
+        // Another stream (whose name extends this one's) has its own consumers.
+        register(&mut st, "ab", "c00", 7_000).unwrap();
+        assert_eq!(consumers(&st, "ab", None, 100), (vec!["c00".into()], false));
+        let (first, more) = consumers(&st, "a", None, 15);
+        assert_eq!((first.len(), more), (15, true));
+        let (rest, more) = consumers(&st, "a", Some(&first[14]), 15);
+        assert_eq!((rest.len(), more, rest[0].as_str()), (5, false, "c15"));
+        // A ConsumerARN names one registration.
+        let stale = apply(
+            &mut st,
+            StreamCatalogCommand::DeregisterConsumer {
+                stream: name("a"),
+                name: consumer("c03"),
+                created_seconds: Some(4),
+            },
+        )
+        .unwrap();
+        assert_eq!(stale.unwrap_err().code(), "ResourceNotFoundException");
+        apply(
+            &mut st,
+            StreamCatalogCommand::DeregisterConsumer {
+                stream: name("a"),
+                name: consumer("c03"),
+                created_seconds: Some(5),
+            },
+        )
+        .unwrap()
+        .unwrap();
+        let gone = read(
+            &st,
+            StreamCatalogQuery::Consumer {
+                stream: name("a"),
+                name: consumer("c03"),
+            },
+        )
+        .unwrap();
+        assert_eq!(gone.unwrap_err().code(), "ResourceNotFoundException");
+        register(&mut st, "a", "one-more", 8_000).unwrap();
+    }
+
+    #[test]
+    fn deleting_a_stream_removes_its_consumers_or_is_refused_while_it_has_some() {
+        let mut st = MemState::default();
+        create(&mut st, "a", 1).unwrap();
+        register(&mut st, "a", "c", 1_000).unwrap();
+        let refused = apply(
+            &mut st,
+            StreamCatalogCommand::DeleteWithoutConsumers { name: name("a") },
+        )
+        .unwrap();
+        assert_eq!(refused.unwrap_err().code(), "ResourceInUseException");
+        apply(&mut st, StreamCatalogCommand::Delete { name: name("a") })
+            .unwrap()
+            .unwrap();
+        create(&mut st, "a", 1).unwrap();
+        assert_eq!(consumers(&st, "a", None, 10), (vec![], false));
+        apply(
+            &mut st,
+            StreamCatalogCommand::DeleteWithoutConsumers { name: name("a") },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            read(
+                &st,
+                StreamCatalogQuery::Consumers {
+                    stream: name("a"),
+                    after: None,
+                    limit: 10
+                }
+            )
+            .unwrap()
+            .unwrap_err()
+            .code(),
+            "ResourceNotFoundException"
+        );
     }
 
     #[test]

@@ -10,12 +10,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::catalog::{ShardRecord, StreamRecord};
+use super::consumer::ConsumerName;
 use super::iterator::{TokenKey, KIND_LIST_SHARDS};
 use super::model::{Incarnation, ShardId, StreamError, StreamName};
 
 /// How long a ListShards NextToken is good for.
 pub const LIST_TOKEN_TTL_MS: u64 = 300_000;
 const KIND_LIST_STREAMS: u8 = 3;
+const KIND_LIST_CONSUMERS: u8 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ShardFilter {
@@ -114,6 +116,46 @@ pub fn list_streams_token(last: &StreamName, key: &TokenKey) -> String {
     let mut p = vec![KIND_LIST_STREAMS];
     p.extend_from_slice(last.as_str().as_bytes());
     key.seal(&p)
+}
+
+/// Where the next page of ListStreamConsumers starts: the stream's incarnation and the
+/// last consumer listed; valid for five minutes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListConsumersToken {
+    pub stream: StreamName,
+    pub incarnation: Incarnation,
+    pub after: ConsumerName,
+    pub issued_ms: u64,
+}
+
+impl ListConsumersToken {
+    pub fn encode(&self, key: &TokenKey) -> String {
+        let mut p = vec![KIND_LIST_CONSUMERS];
+        p.extend_from_slice(&crate::raft::codec::encode(self));
+        key.seal(&p)
+    }
+
+    pub fn decode(
+        token: &str,
+        key: &TokenKey,
+        now_ms: u64,
+    ) -> Result<ListConsumersToken, StreamError> {
+        let invalid = || StreamError::invalid(format!("Invalid NextToken {token}"));
+        let p = key.open(token).ok_or_else(invalid)?;
+        let (&[kind], rest) = p.split_first_chunk::<1>().ok_or_else(invalid)?;
+        if kind != KIND_LIST_CONSUMERS {
+            return Err(invalid());
+        }
+        let t: ListConsumersToken = crate::raft::codec::decode(rest).map_err(|_| invalid())?;
+        if now_ms > t.issued_ms.saturating_add(LIST_TOKEN_TTL_MS) {
+            return Err(StreamError::ExpiredNextToken(format!(
+                "The timestamp of the NextToken ({}) is more than {} seconds old.",
+                t.issued_ms,
+                LIST_TOKEN_TTL_MS / 1000
+            )));
+        }
+        Ok(t)
+    }
 }
 
 pub fn open_list_streams_token(token: &str, key: &TokenKey) -> Result<StreamName, StreamError> {

@@ -12,13 +12,14 @@
 //! the stream worker finishes any plan its runner abandoned (`worker`).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::catalog::{ReshardRequest, ShardRecord, StreamMode, StreamRecord, ON_DEMAND_SHARDS};
 use super::catalog_state::{
     StreamCatalogCommand, StreamCatalogQuery, StreamCatalogReply, StreamSummary,
 };
+use super::consumer::{ConsumerArn, ConsumerName, ConsumerRecord, MAX_CONSUMERS_PER_STREAM};
 use super::iterator::{ShardIterator, TokenKey};
 use super::log::{AppendOutcome, LogRecord, NewRecord, ReadPage, ReadRecord, ShardLogId};
 use super::model::{
@@ -26,6 +27,7 @@ use super::model::{
     StreamName, ACCOUNT_ID, MAX_GET_RECORDS, MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES,
     MAX_PUT_RECORDS_ENTRIES, MAX_RECORD_BYTES,
 };
+use super::read_limit::{ReadLimiter, Throttled};
 use super::state::{StreamCommand, StreamQuery, StreamQueryReply, StreamReply};
 use crate::cluster::routing::group_for_shard;
 use crate::cluster::{Directory, META_GROUP};
@@ -134,11 +136,24 @@ pub struct RecordsPage {
     pub child_shards: Option<Vec<ShardRecord>>,
 }
 
+/// Records read from a shard for an enhanced fan-out subscription.
+#[derive(Debug, Clone)]
+pub struct ShardPage {
+    pub records: Vec<ReadRecord>,
+    /// The position to read from next.
+    pub next: u64,
+    pub millis_behind_latest: u64,
+    /// The shard is closed and was read to its end.
+    pub at_end: bool,
+}
+
 pub struct StreamService {
     router: Arc<Router>,
     directory: Arc<Directory>,
     key: TokenKey,
     settings: StreamSettings,
+    /// GetRecords' per-shard read limits on this node (`read_limit`).
+    read_limiter: Mutex<ReadLimiter>,
 }
 
 fn unexpected(reply: impl std::fmt::Debug) -> ServiceError {
@@ -238,6 +253,7 @@ impl StreamService {
             directory,
             key,
             settings,
+            read_limiter: Mutex::new(ReadLimiter::default()),
         }
     }
 
@@ -378,11 +394,19 @@ impl StreamService {
         .map(|_| ())
     }
 
-    pub async fn delete_stream(&self, name: &StreamName) -> Result<()> {
-        match self
-            .catalog_write(StreamCatalogCommand::Delete { name: name.clone() })
-            .await?
-        {
+    /// DeleteStream; without `enforce_consumer_deletion` a stream with registered
+    /// consumers is refused (ResourceInUseException), as on Kinesis.
+    pub async fn delete_stream(
+        &self,
+        name: &StreamName,
+        enforce_consumer_deletion: bool,
+    ) -> Result<()> {
+        let command = if enforce_consumer_deletion {
+            StreamCatalogCommand::Delete { name: name.clone() }
+        } else {
+            StreamCatalogCommand::DeleteWithoutConsumers { name: name.clone() }
+        };
+        match self.catalog_write(command).await? {
             StreamCatalogReply::Deleted => Ok(()),
             other => Err(unexpected(other)),
         }
@@ -428,6 +452,106 @@ impl StreamService {
         })
         .await
         .map(|_| ())
+    }
+
+    // ---- enhanced fan-out consumers ----
+
+    pub async fn register_consumer(
+        &self,
+        stream: &StreamName,
+        name: ConsumerName,
+    ) -> Result<ConsumerRecord> {
+        match self
+            .catalog_write(StreamCatalogCommand::RegisterConsumer {
+                stream: stream.clone(),
+                name,
+                now_ms: now_ms(),
+            })
+            .await?
+        {
+            StreamCatalogReply::Consumer(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Deregister a consumer; `created_seconds` (from a ConsumerARN) names one
+    /// registration.
+    pub async fn deregister_consumer(
+        &self,
+        stream: &StreamName,
+        name: ConsumerName,
+        created_seconds: Option<u64>,
+    ) -> Result<ConsumerRecord> {
+        match self
+            .catalog_write(StreamCatalogCommand::DeregisterConsumer {
+                stream: stream.clone(),
+                name,
+                created_seconds,
+            })
+            .await?
+        {
+            StreamCatalogReply::Consumer(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn consumer(
+        &self,
+        stream: &StreamName,
+        name: &ConsumerName,
+    ) -> Result<ConsumerRecord> {
+        match self
+            .catalog_read(StreamCatalogQuery::Consumer {
+                stream: stream.clone(),
+                name: name.clone(),
+            })
+            .await?
+        {
+            StreamCatalogReply::Consumer(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The registration a ConsumerARN names, or ResourceNotFound.
+    pub async fn consumer_by_arn(&self, arn: &ConsumerArn) -> Result<ConsumerRecord> {
+        let not_found = || {
+            ServiceError::Stream(super::consumer::consumer_not_found(
+                &arn.stream,
+                arn.name.as_str(),
+            ))
+        };
+        match self.consumer(&arn.stream, &arn.name).await {
+            Ok(c) if arn.names(&c) => Ok(c),
+            Ok(_) | Err(ServiceError::Stream(StreamError::StreamNotFound(_))) => Err(not_found()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn list_consumers(
+        &self,
+        stream: &StreamName,
+        after: Option<ConsumerName>,
+        limit: u32,
+    ) -> Result<(Vec<ConsumerRecord>, bool)> {
+        match self
+            .catalog_read(StreamCatalogQuery::Consumers {
+                stream: stream.clone(),
+                after,
+                limit,
+            })
+            .await?
+        {
+            StreamCatalogReply::Consumers { consumers, more } => Ok((consumers, more)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// How many consumers a stream has registered (DescribeStreamSummary).
+    pub async fn consumer_count(&self, stream: &StreamName) -> Result<usize> {
+        let (consumers, _) = self
+            .list_consumers(stream, None, MAX_CONSUMERS_PER_STREAM as u32)
+            .await?;
+        Ok(consumers.len())
     }
 
     // ---- resharding ----
@@ -655,7 +779,30 @@ impl StreamService {
     ) -> Result<String> {
         let record = self.stream(name).await?;
         let shard = shard_named(&record, shard)?;
-        let log = Self::log_of(&record, shard.id);
+        let position = self
+            .start_position(&record, shard, start, "GetShardIterator")
+            .await?;
+        Ok(ShardIterator {
+            stream: record.name.clone(),
+            incarnation: record.incarnation,
+            shard: shard.id,
+            position,
+            issued_ms: now_ms(),
+        }
+        .encode(&self.key))
+    }
+
+    /// The log position a reader starting at `start` reads first (`operation` names the
+    /// call in error messages).
+    pub async fn start_position(
+        &self,
+        record: &StreamRecord,
+        shard: &ShardRecord,
+        start: IteratorStart,
+        operation: &str,
+    ) -> Result<u64> {
+        let name = &record.name;
+        let log = Self::log_of(record, shard.id);
         let sequence_in_shard = |text: &str| -> Result<SequenceNumber> {
             if !super::model::is_decimal(text, 129) {
                 return Err(StreamError::constraint(
@@ -667,13 +814,13 @@ impl StreamService {
             }
             let seq = SequenceNumber::parse(text).map_err(|_| {
                 StreamError::invalid(format!(
-                    "StartingSequenceNumber {text} used in GetShardIterator on shard {} in stream {name} under account {ACCOUNT_ID} is invalid.",
+                    "StartingSequenceNumber {text} used in {operation} on shard {} in stream {name} under account {ACCOUNT_ID} is invalid.",
                     shard.id
                 ))
             })?;
             if seq.shard != shard.id.0 {
                 return Err(StreamError::invalid(format!(
-                    "StartingSequenceNumber {text} used in GetShardIterator on shard {} in stream {name} under account {ACCOUNT_ID} is invalid because it did not come from this stream.",
+                    "StartingSequenceNumber {text} used in {operation} on shard {} in stream {name} under account {ACCOUNT_ID} is invalid because it did not come from this stream.",
                     shard.id
                 ))
                 .into());
@@ -687,7 +834,7 @@ impl StreamService {
             IteratorStart::AfterSequence(s) => sequence_in_shard(&s)?.position.saturating_add(1),
             IteratorStart::AtTimestamp(at_ms) if at_ms > now_ms() => {
                 return Err(StreamError::invalid(format!(
-                    "The timestamp {at_ms} used in GetShardIterator on shard {} in stream {name} under account {ACCOUNT_ID} is in the future.",
+                    "The timestamp {at_ms} used in {operation} on shard {} in stream {name} under account {ACCOUNT_ID} is in the future.",
                     shard.id
                 ))
                 .into())
@@ -706,14 +853,73 @@ impl StreamService {
                 other => return Err(unexpected(other)),
             },
         };
-        Ok(ShardIterator {
-            stream: record.name.clone(),
-            incarnation: record.incarnation,
-            shard: shard.id,
-            position,
-            issued_ms: now_ms(),
+        Ok(position)
+    }
+
+    fn lock_limiter(&self) -> std::sync::MutexGuard<'_, ReadLimiter> {
+        // The limiter holds counters only; a panic elsewhere cannot leave them unusable.
+        self.read_limiter
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Take one GetRecords call of `log`'s allowance, or refuse it as Kinesis does.
+    fn admit_read(&self, log: &ShardLogId, now_ms: u64) -> Result<()> {
+        match self.lock_limiter().admit(log, now_ms) {
+            Ok(()) => Ok(()),
+            Err(Throttled::Calls | Throttled::Bytes) => {
+                Err(StreamError::ProvisionedThroughputExceeded(
+                    log.shard.to_string(),
+                    log.stream.to_string(),
+                )
+                .into())
+            }
         }
-        .encode(&self.key))
+    }
+
+    async fn read_log(
+        &self,
+        log: &ShardLogId,
+        from: u64,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<ReadPage> {
+        let query = StreamQuery::Read {
+            log: log.clone(),
+            from,
+            limit,
+            max_bytes: max_bytes as u64,
+        };
+        match self.shard_read(log, query).await? {
+            StreamQueryReply::Page(p) => Ok(*p),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Read `record`'s shard from `position` for an enhanced fan-out subscription (not
+    /// counted against GetRecords' limits: a consumer has its own pipe, as on Kinesis).
+    pub async fn read_shard(
+        &self,
+        record: &StreamRecord,
+        shard: ShardId,
+        position: u64,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<ShardPage> {
+        let log = Self::log_of(record, shard);
+        let page = self.read_log(&log, position, limit, max_bytes).await?;
+        let caught_up = page.next >= page.log.next_position;
+        let millis_behind_latest = match page.records.last() {
+            Some(last) if !caught_up => now_ms().saturating_sub(last.record.arrival_ms),
+            _ => 0,
+        };
+        let at_end = page.log.closed_at.is_some_and(|last| page.next > last);
+        Ok(ShardPage {
+            records: page.records,
+            next: page.next,
+            millis_behind_latest,
+            at_end,
+        })
     }
 
     /// GetRecords from `token`; `stream`, when the client named one (StreamARN), must be
@@ -745,16 +951,22 @@ impl StreamService {
         let record = self.incarnation(&it.stream, it.incarnation).await?;
         let shard = record.shard(it.shard)?.clone();
         let log = Self::log_of(&record, shard.id);
-        let query = StreamQuery::Read {
-            log: log.clone(),
-            from: it.position,
-            limit,
-            max_bytes: MAX_GET_RECORDS_BYTES as u64,
-        };
-        let page: ReadPage = match self.shard_read(&log, query).await? {
-            StreamQueryReply::Page(p) => *p,
-            other => return Err(unexpected(other)),
-        };
+        let enforce = self.settings.enforce_shard_throughput;
+        if enforce {
+            self.admit_read(&log, now)?;
+        }
+        let page = self
+            .read_log(&log, it.position, limit, MAX_GET_RECORDS_BYTES)
+            .await?;
+        if enforce {
+            let bytes: usize = page
+                .records
+                .iter()
+                .map(|r| r.record.data.len() + r.record.partition_key.len())
+                .sum();
+            self.lock_limiter()
+                .charge(&log, bytes as u64, now_ms().max(now));
+        }
         let caught_up = page.next >= page.log.next_position;
         let millis_behind_latest = match page.records.last() {
             Some(last) if !caught_up => now.saturating_sub(last.record.arrival_ms),

@@ -2,20 +2,24 @@
 //! `X-Amz-Target: Kinesis_20131202.<Operation>`, `Content-Type:
 //! application/x-amz-json-1.1`), SigV4 with the edge's credentials (`aws_json`), errors as
 //! Kinesis renders them (`errors`). Each operation parses its JSON shape (`wire`), calls
-//! the stream service and renders the answer; `streams` and `records` hold the operations
-//! by concern.
+//! the stream service and renders the answer; `streams`, `records` and `consumers` hold
+//! the operations by concern. SubscribeToShard (`subscribe`) answers with a streamed body
+//! of event-stream messages (`event_stream`) instead of one JSON document.
 //!
-//! Operations Kinesis has that Stratus does not (enhanced fan-out, encryption, resource
-//! policies, account settings) answer `InvalidArgumentException` naming the operation:
+//! Operations Kinesis has that Stratus does not (encryption, resource policies, account
+//! settings) answer `InvalidArgumentException` naming the operation:
 //! Kinesis has no "unsupported" code, and that one tells SDKs not to retry. CBOR
 //! (`application/x-amz-cbor-1.1`) is not served.
 
+mod consumers;
 mod errors;
+pub mod event_stream;
 mod records;
 mod streams;
+mod subscribe;
 mod wire;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::Request;
 use axum::response::Response;
@@ -29,6 +33,7 @@ use super::s3::access::Authorizer;
 use super::s3::auth::AccessKeys;
 use crate::stream::model::StreamError;
 use crate::stream::service::StreamService;
+use crate::stream::subscription::SubscriptionLedger;
 
 /// The `X-Amz-Target` prefix of Kinesis requests.
 pub const TARGET_PREFIX: &str = "Kinesis_20131202.";
@@ -37,12 +42,7 @@ pub const TARGET_PREFIX: &str = "Kinesis_20131202.";
 const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
 /// Kinesis operations Stratus does not serve (they answer InvalidArgumentException).
-const NOT_SERVED: [&str; 17] = [
-    "RegisterStreamConsumer",
-    "DeregisterStreamConsumer",
-    "DescribeStreamConsumer",
-    "ListStreamConsumers",
-    "SubscribeToShard",
+const NOT_SERVED: [&str; 12] = [
     "StartStreamEncryption",
     "StopStreamEncryption",
     "EnableEnhancedMonitoring",
@@ -57,10 +57,18 @@ const NOT_SERVED: [&str; 17] = [
     "UpdateStreamWarmThroughput",
 ];
 
+/// A successful answer: one JSON document, or SubscribeToShard's event stream.
+enum Answer {
+    Json(Value),
+    Streamed(Response),
+}
+
 pub struct KinesisApi {
     service: Arc<StreamService>,
     keys: Arc<dyn AccessKeys>,
     authorizer: Arc<dyn Authorizer>,
+    /// When each consumer last subscribed to each shard through this node.
+    subscriptions: Mutex<SubscriptionLedger>,
 }
 
 impl KinesisApi {
@@ -73,6 +81,7 @@ impl KinesisApi {
             service,
             keys,
             authorizer,
+            subscriptions: Mutex::new(SubscriptionLedger::default()),
         }
     }
 
@@ -83,8 +92,9 @@ impl KinesisApi {
 
     pub async fn handle(&self, req: Request) -> Response {
         let id = crate::queue::service::random_uuid();
-        match self.serve(req).await {
-            Ok(value) => aws_json::ok_response(&value, errors::CONTENT_TYPE, &id),
+        match self.serve(req, &id).await {
+            Ok(Answer::Json(value)) => aws_json::ok_response(&value, errors::CONTENT_TYPE, &id),
+            Ok(Answer::Streamed(resp)) => resp,
             Err(e) => {
                 if e.status >= 500 {
                     tracing::warn!(code = %e.code, "kinesis request failed: {}", e.message);
@@ -94,7 +104,7 @@ impl KinesisApi {
         }
     }
 
-    async fn serve(&self, req: Request) -> Result<Value, KinesisError> {
+    async fn serve(&self, req: Request, id: &str) -> Result<Answer, KinesisError> {
         let call =
             aws_json::read_signed(req, TARGET_PREFIX, MAX_BODY_BYTES, self.keys.as_ref()).await?;
         if !call.is_post {
@@ -103,7 +113,15 @@ impl KinesisApi {
             ));
         }
         self.authorize(&call)?;
-        self.dispatch(&call.operation, &call.body).await
+        if call.operation == "SubscribeToShard" {
+            let subscription =
+                subscribe::subscribe(&self.service, &self.subscriptions, parse(&call.body)?)
+                    .await?;
+            return Ok(Answer::Streamed(subscribe::response(subscription, id)));
+        }
+        self.dispatch(&call.operation, &call.body)
+            .await
+            .map(Answer::Json)
     }
 
     /// IAM's seam: may the caller run this operation on this stream?
@@ -152,8 +170,12 @@ impl KinesisApi {
             "PutRecords" => records::put_records(s, parse(body)?).await,
             "GetShardIterator" => records::get_shard_iterator(s, parse(body)?).await,
             "GetRecords" => records::get_records(s, parse(body)?).await,
+            "RegisterStreamConsumer" => consumers::register(s, parse(body)?).await,
+            "DescribeStreamConsumer" => consumers::describe(s, parse(body)?).await,
+            "ListStreamConsumers" => consumers::list(s, parse(body)?).await,
+            "DeregisterStreamConsumer" => consumers::deregister(s, parse(body)?).await,
             op if NOT_SERVED.contains(&op) => Err(StreamError::invalid(format!(
-                "{op} is not supported by Stratus (enhanced fan-out, encryption, resource policies and account settings are not implemented)."
+                "{op} is not supported by Stratus (encryption, enhanced monitoring, resource policies and account settings are not implemented)."
             ))
             .into()),
             op => Err(KinesisError::unknown_operation(op)),

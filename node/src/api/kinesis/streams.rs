@@ -48,8 +48,12 @@ pub async fn create(s: &StreamService, input: CreateStreamInput) -> Reply {
 }
 
 pub async fn delete(s: &StreamService, input: DeleteStreamInput) -> Reply {
-    // Stratus has no enhanced fan-out consumers, so EnforceConsumerDeletion changes nothing.
-    s.delete_stream(&input.stream.stream()?).await?;
+    // Without EnforceConsumerDeletion a stream with registered consumers is refused.
+    s.delete_stream(
+        &input.stream.stream()?,
+        input.enforce_consumer_deletion.unwrap_or(false),
+    )
+    .await?;
     Ok(json!({}))
 }
 
@@ -93,6 +97,7 @@ pub async fn describe(s: &StreamService, input: DescribeStreamInput) -> Reply {
 
 pub async fn describe_summary(s: &StreamService, input: StreamRef) -> Reply {
     let record = s.stream(&input.stream()?).await?;
+    let consumers = s.consumer_count(&record.name).await?;
     Ok(json!({
         "StreamDescriptionSummary": {
             "StreamName": record.name.as_str(),
@@ -104,7 +109,7 @@ pub async fn describe_summary(s: &StreamService, input: StreamRef) -> Reply {
             "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
             "EncryptionType": "NONE",
             "OpenShardCount": record.open_shard_count(),
-            "ConsumerCount": 0,
+            "ConsumerCount": consumers,
         }
     }))
 }

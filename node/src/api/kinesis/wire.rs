@@ -177,6 +177,7 @@ pub struct CreateStreamInput {
 pub struct DeleteStreamInput {
     #[serde(flatten)]
     pub stream: StreamRef,
+    pub enforce_consumer_deletion: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
