@@ -429,12 +429,15 @@ impl SegmentState {
         for &i in &write {
             self.records.insert(records[i].lsn, records[i]);
         }
-        let scl_before = self.meta.scl;
+        let before = (self.meta.scl, self.meta.readable);
         self.advance_scl();
+        self.promote_told();
         let told_changed = self.tell(told);
         Ok(AppendEffect {
             outcome: Outcome::Ok,
-            meta_changed: !write.is_empty() || told_changed || scl_before != self.meta.scl,
+            meta_changed: !write.is_empty()
+                || told_changed
+                || before != (self.meta.scl, self.meta.readable),
             write,
         })
     }
