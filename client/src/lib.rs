@@ -21,6 +21,7 @@ mod client;
 mod config;
 mod error;
 mod model;
+pub mod quorum;
 mod retry;
 
 pub use client::Client;
