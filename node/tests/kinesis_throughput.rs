@@ -102,3 +102,98 @@ async fn a_shard_refuses_writes_past_one_mib_per_second_per_record() {
         .collect();
     assert_eq!(read, stored, "exactly the accepted entries are stored");
 }
+
+/// Per-shard read limits (API_GetRecords: "Each data record can be up to 1 MiB in size,
+/// and each shard can read up to 2 MiB per second ... each shard can support up to five
+/// read transactions per second"): with the limit on, a burst of GetRecords calls on one
+/// shard gets ProvisionedThroughputExceededException (HTTP 400, typed by the SDK) past
+/// five a second, another shard is not affected, and the shard serves again once the
+/// second has passed. Calls go through one edge (the limiter is per serving node).
+///
+/// No timing is assumed: bursts of 20 concurrent calls are sent until one is refused (a
+/// machine fast enough to finish 20 calls inside a second refuses at least 15 of them;
+/// the loop only guards against one too slow for that), and recovery is polled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shard_refuses_get_records_past_five_calls_per_second() {
+    use std::time::{Duration, Instant};
+
+    use aws_sdk_kinesis::types::ShardIteratorType;
+
+    let _serial = common::serial().await;
+    std::env::set_var("STRATUS_LIMITS__ENFORCE_SHARD_THROUGHPUT", "true");
+    let (cluster, _) = start().await;
+    // One attempt per call: the SDK retries throttling errors by itself otherwise.
+    let kinesis = single_attempt_client(&cluster.node(1).http);
+    create_stream(&kinesis, "read-limited", 2).await;
+    put(&kinesis, "read-limited", "k", b"one record").await;
+    let iterator = |shard: &'static str| {
+        let kinesis = kinesis.clone();
+        async move {
+            shard_iterator(
+                &kinesis,
+                "read-limited",
+                shard,
+                ShardIteratorType::TrimHorizon,
+                None,
+            )
+            .await
+        }
+    };
+    let first = iterator("shardId-000000000000").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refused = loop {
+        let calls = (0..20).map(|_| kinesis.get_records().shard_iterator(&first).send());
+        let results = futures::future::join_all(calls).await;
+        let refused: Vec<_> = results.into_iter().filter_map(Result::err).collect();
+        if let Some(e) = refused.into_iter().next() {
+            break e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no GetRecords call was refused in bursts of 20"
+        );
+    };
+    assert!(
+        refused
+            .as_service_error()
+            .is_some_and(|e| e.is_provisioned_throughput_exceeded_exception()),
+        "{}",
+        DisplayErrorContext(&refused)
+    );
+    assert_eq!(status_of(&refused), Some(400));
+    let message = aws_sdk_kinesis::error::ProvideErrorMetadata::message(&refused)
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.starts_with("Rate exceeded for shard shardId-000000000000 in stream read-limited"),
+        "{message}"
+    );
+
+    // Another shard has its own allowance.
+    let second = iterator("shardId-000000000001").await;
+    kinesis
+        .get_records()
+        .shard_iterator(&second)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetRecords on another shard: {}", DisplayErrorContext(&e)));
+
+    // The throttled shard serves again once its second has passed.
+    wait_until(
+        "the shard to serve reads again",
+        Duration::from_secs(30),
+        || {
+            let kinesis = kinesis.clone();
+            let first = first.clone();
+            async move {
+                kinesis
+                    .get_records()
+                    .shard_iterator(&first)
+                    .send()
+                    .await
+                    .is_ok()
+            }
+        },
+    )
+    .await;
+}

@@ -6,9 +6,9 @@
 //! returns), then a `SubscribeToShardEvent` per batch of records (`stream::subscription`),
 //! and an `exception` message if the subscription fails midway.
 //!
-//! It works over HTTP/1.1 (chunked) as well as HTTP/2: the AWS SDK for Rust sends
-//! SubscribeToShard as an ordinary request and reads the streamed body, and over plain
-//! `http://` it speaks HTTP/1.1 (see docs/kinesis-compatibility.md).
+//! It is served over HTTP/1.1 (a chunked body; the edge does not speak HTTP/2): the AWS
+//! SDK for Rust sends SubscribeToShard as an ordinary request and reads the streamed
+//! body, and over plain `http://` it speaks HTTP/1.1 (docs/kinesis-compatibility.md).
 
 use std::sync::{Arc, Mutex};
 
