@@ -57,6 +57,70 @@ pub enum Command {
     /// Read and write the replicated key-value store.
     #[command(subcommand)]
     Kv(KvCommand),
+    /// Manage quorum-storage volumes (six segments per protection group).
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+    /// The page-based key-value database on a quorum-storage volume.
+    Db(DbArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume.
+    Create {
+        name: String,
+        /// Protection groups (1 to 64; default 4).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+        pgs: Option<u32>,
+        /// Pages per protection group (1 to 65536; default 256).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+        pages_per_pg: Option<u32>,
+    },
+    /// List volumes.
+    List,
+    /// A volume's protection groups and where their segments are.
+    Describe { name: String },
+    /// Delete a volume.
+    Delete { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// The volume holding the database (created on first use).
+    #[arg(long, default_value = "db", value_name = "NAME")]
+    pub volume: String,
+    #[command(subcommand)]
+    pub command: DbCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Store a value (opens the volume as its writer: a recovery, then the commit).
+    Put { key: String, value: String },
+    /// Print a value as raw bytes; exit code 1 when the key is absent.
+    Get {
+        key: String,
+        /// Read at the writer's durable point (opens a writer, fencing any other) instead
+        /// of through a read replica.
+        #[arg(long)]
+        consistent: bool,
+    },
+    /// Delete a key (succeeds whether or not it existed).
+    #[command(alias = "delete")]
+    Del { key: String },
+    /// Store several keys at once, all or nothing: K1=V1 K2=V2 ... (at most 100).
+    Mput {
+        #[arg(required = true, num_args = 1..=100, value_parser = parse_pair, value_name = "K=V")]
+        pairs: Vec<(String, String)>,
+    },
+}
+
+/// `K=V`: the key is everything before the first '='.
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,6 +344,60 @@ mod tests {
                 .timeout_ms,
             250
         );
+    }
+
+    #[test]
+    fn volume_and_db_commands_parse() {
+        let cli = parse(&[
+            "volume",
+            "create",
+            "v1",
+            "--pgs",
+            "2",
+            "--pages-per-pg",
+            "16",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Volume(VolumeCommand::Create { ref name, pgs: Some(2), pages_per_pg: Some(16) }) if name == "v1"
+        ));
+        assert!(parse(&["volume", "create", "v1", "--pgs", "0"]).is_err());
+        assert!(parse(&["volume", "create", "v1", "--pgs", "65"]).is_err());
+        let cli = parse(&["db", "get", "k", "--consistent"]).unwrap();
+        let Command::Db(db) = cli.command else {
+            panic!("not db")
+        };
+        assert_eq!(db.volume, "db");
+        assert!(matches!(
+            db.command,
+            DbCommand::Get {
+                consistent: true,
+                ..
+            }
+        ));
+        let cli = parse(&["db", "--volume", "other", "mput", "a=1", "b=x=y"]).unwrap();
+        let Command::Db(db) = cli.command else {
+            panic!("not db")
+        };
+        assert_eq!(db.volume, "other");
+        let DbCommand::Mput { pairs } = db.command else {
+            panic!("not mput")
+        };
+        assert_eq!(
+            pairs,
+            vec![("a".into(), "1".into()), ("b".into(), "x=y".into())]
+        );
+        assert!(parse(&["db", "mput"]).is_err());
+        assert!(parse(&["db", "mput", "novalue"]).is_err());
+        assert!(parse(&["db", "mput", "=v"]).is_err());
+        assert!(matches!(
+            parse(&["db", "delete", "k"]).unwrap().command,
+            Command::Db(DbArgs {
+                command: DbCommand::Del { .. },
+                ..
+            })
+        ));
     }
 
     #[test]

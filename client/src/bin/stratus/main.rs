@@ -4,22 +4,25 @@
 //! | code | meaning |
 //! | --- | --- |
 //! | 0 | done |
-//! | 1 | the answer is "no": `kv get` of an absent key, `kv cas` whose compare failed |
+//! | 1 | the answer is "no": `kv get` / `db get` of an absent key, `kv cas` whose compare failed |
 //! | 2 | bad command line (from clap) |
 //! | 3 | the request failed and was not applied |
 //! | 4 | a write's outcome is unknown: it may or may not have been applied |
 
 mod cli;
 mod cluster_view;
+mod db_commands;
 mod escape;
 mod kv_commands;
 mod table;
+mod volume_commands;
 
 use std::io::{ErrorKind, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use stratus_client::quorum::{QuorumError, VolumeCatalog};
 use stratus_client::{Client, ClientConfig};
 
 use crate::cli::{Cli, ClusterCommand, Command};
@@ -68,6 +71,11 @@ async fn run(cli: Cli) -> anyhow::Result<Verdict> {
             Verdict::Done
         }
         Command::Kv(command) => kv_commands::run(&client, command, &mut out).await?,
+        Command::Volume(command) => {
+            let catalog = VolumeCatalog::connect(client.config().clone()).await?;
+            volume_commands::run(&catalog, command, &mut out).await?
+        }
+        Command::Db(args) => db_commands::run(client.config().clone(), args, &mut out).await?,
     };
     out.flush()?;
     Ok(verdict)
@@ -82,6 +90,16 @@ fn exit_for_error(err: &anyhow::Error) -> ExitCode {
         }
     }
     eprintln!("stratus: {err:#}");
+    if let Some(quorum_err) = err.downcast_ref::<QuorumError>() {
+        return match quorum_err {
+            e if e.is_outcome_unknown() => ExitCode::from(EXIT_OUTCOME_UNKNOWN),
+            QuorumError::Client(stratus_client::Error::Transport(_)) => {
+                eprintln!("stratus: hint: no node was reachable; is the cluster running?");
+                ExitCode::from(EXIT_FAILED)
+            }
+            _ => ExitCode::from(EXIT_FAILED),
+        };
+    }
     match err.downcast_ref::<stratus_client::Error>() {
         Some(client_err) if client_err.is_outcome_unknown() => ExitCode::from(EXIT_OUTCOME_UNKNOWN),
         Some(stratus_client::Error::Transport(_)) => {
