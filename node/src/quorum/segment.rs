@@ -629,10 +629,9 @@ impl SegmentState {
         // Only the chain counts: records of this PG at or below `at` are at or below its
         // pg_tail; anything else held there is not durable.
         let lsns = self
-            .records
-            .range(materialized + 1..=tail)
-            .filter(|(_, h)| h.page == page)
-            .map(|(&lsn, _)| lsn)
+            .range(materialized, tail)
+            .filter(|h| h.page == page)
+            .map(|h| h.lsn)
             .collect();
         PageReadPlan::Serve {
             read_lsn: at,
@@ -644,13 +643,19 @@ impl SegmentState {
     /// Records in (after, up_to] (up_to 0: no bound), in LSN order.
     pub fn lsns_in(&self, after: u64, up_to: u64) -> Vec<u64> {
         let end = if up_to == 0 { u64::MAX } else { up_to };
-        if end <= after {
-            return Vec::new();
-        }
-        self.records
-            .range(after + 1..=end)
-            .map(|(&l, _)| l)
-            .collect()
+        self.range(after, end).map(|h| h.lsn).collect()
+    }
+
+    /// Held records in (after, up_to], in LSN order (empty when the range is).
+    fn range(&self, after: u64, up_to: u64) -> impl Iterator<Item = &RecordHead> {
+        let bounds = if up_to > after {
+            Some((after + 1, up_to))
+        } else {
+            None
+        };
+        bounds
+            .into_iter()
+            .flat_map(move |(from, to)| self.records.range(from..=to).map(|(_, h)| h))
     }
 
     /// What to materialize next: the records up to the readable point, at most
@@ -661,11 +666,7 @@ impl SegmentState {
         if readable.vdl <= from || self.meta.scl < readable.pg_tail {
             return None;
         }
-        let mut lsns: Vec<u64> = self
-            .records
-            .range(from + 1..=readable.pg_tail)
-            .map(|(&l, _)| l)
-            .collect();
+        let mut lsns: Vec<u64> = self.range(from, readable.pg_tail).map(|h| h.lsn).collect();
         let target = if lsns.len() > max_records.max(1) {
             lsns.truncate(max_records.max(1));
             let last = lsns.last().copied().unwrap_or(from);
@@ -1006,6 +1007,21 @@ mod tests {
                 lsns: vec![6]
             }
         );
+        // A read point whose chain ends below the materialized point: the image alone.
+        assert_eq!(
+            s.plan_page_read(1, 5, 4, 0),
+            PageReadPlan::Serve {
+                read_lsn: 5,
+                materialized_lsn: 5,
+                lsns: vec![]
+            }
+        );
+        s.tell(point(8, 4));
+        assert_eq!(s.status().readable, point(8, 4));
+        let plan = s.plan_materialize(100).unwrap();
+        assert_eq!(plan.lsns, Vec::<u64>::new());
+        s.set_materialized(plan.target);
+        assert_eq!(s.status().materialized, point(8, 4));
     }
 
     #[test]
