@@ -476,7 +476,7 @@ async fn tail_below(
                     .filter(|s| *s <= floor)
                     .max()
                     .unwrap_or(0);
-                let collected = fenced.iter().any(|(_, s)| s.log_start_lsn > 0);
+                let collected = fenced.iter().any(|(_, s)| s.materialized_lsn > 0);
                 return Ok(if collected { scl } else { 0 });
             }
             window = window.saturating_mul(4);
