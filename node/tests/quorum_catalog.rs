@@ -11,6 +11,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use common::*;
+use prost::Message;
+use stratus_proto::quorum::segments_client::SegmentsClient;
 use stratus_proto::quorum::volumes_client::VolumesClient;
 use stratus_proto::quorum::*;
 use tonic::transport::Channel;
@@ -315,6 +317,96 @@ async fn epochs_rise_and_only_the_current_writer_truncates() {
     assert_eq!(describe(&c, "db").await.unwrap().pgs[0].membership_epoch, 1);
 }
 
+fn segments(place: &SegmentPlace) -> SegmentsClient<Channel> {
+    SegmentsClient::new(channel(&format!("http://{}", place.grpc_addr)).unwrap())
+}
+
+fn segment_id(volume_id: u64, slot: u32) -> Option<SegmentId> {
+    Some(SegmentId {
+        volume_id,
+        pg: 0,
+        slot,
+    })
+}
+
+/// Fence PG 0's six segments at the volume's epoch and append three records to each,
+/// with VDL 3, as a writer would.
+async fn write_three_records(v: &VolumeInfo) {
+    let pg = &v.pgs[0];
+    let records: Vec<LogRecord> = (1..=3u64)
+        .map(|lsn| {
+            let mut r = LogRecord {
+                lsn,
+                prev_lsn: lsn - 1,
+                epoch: v.epoch,
+                pg: 0,
+                page: 0,
+                cpl: true,
+                ops: vec![PageOp {
+                    op: Some(page_op::Op::Put(KeyValue {
+                        key: format!("k{lsn}").into_bytes(),
+                        value: b"v".to_vec(),
+                    })),
+                }],
+                crc32: 0,
+            };
+            r.crc32 = crc32fast::hash(&r.encode_to_vec());
+            r
+        })
+        .collect();
+    for place in &pg.members {
+        let mut s = segments(place);
+        let fenced = s
+            .fence(FenceRequest {
+                cluster: CLUSTER.into(),
+                segment: segment_id(v.volume_id, place.slot),
+                epoch: v.epoch,
+                history: v.history.clone(),
+                membership: Some(pg.clone()),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            fenced.outcome(),
+            stratus_proto::quorum::Outcome::Ok,
+            "fence of slot {}",
+            place.slot
+        );
+        let appended = s
+            .append(AppendRequest {
+                cluster: CLUSTER.into(),
+                segment: segment_id(v.volume_id, place.slot),
+                epoch: v.epoch,
+                membership_epoch: pg.membership_epoch,
+                vdl: 3,
+                pg_tail: 3,
+                records: records.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            appended.outcome(),
+            stratus_proto::quorum::Outcome::Ok,
+            "append to slot {}",
+            place.slot
+        );
+        assert_eq!(appended.scl, 3);
+    }
+}
+
+async fn segment_status(place: &SegmentPlace, volume_id: u64) -> SegmentStatusReply {
+    segments(place)
+        .segment_status(SegmentStatusRequest {
+            cluster: CLUSTER.into(),
+            segment: segment_id(volume_id, place.slot),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// Wait until PG `pg` of `name` has left its membership change with `node` in `slot`.
 async fn wait_replaced(
     c: &VolumesClient<Channel>,
@@ -352,6 +444,10 @@ async fn a_lost_segment_is_replaced_on_a_spare_node_of_its_zone() {
     let in_pg: BTreeSet<u64> = pg.members.iter().map(|m| m.node_id).collect();
     let spare = [2, 5, 8].into_iter().find(|n| !in_pg.contains(n)).unwrap();
     let c = volumes(&cluster, if lost == 1 { 3 } else { 1 });
+    // A writer of epoch 1 made three records durable on all six before the loss.
+    assert_eq!(begin(&c, "vol").await.unwrap().epoch, 1);
+    let v = complete(&c, "vol", 1, 0).await.unwrap();
+    write_three_records(&v).await;
     cluster.kill(lost);
 
     let started = replace(&c, "vol", 0, 2, 0).await.unwrap();
@@ -369,6 +465,10 @@ async fn a_lost_segment_is_replaced_on_a_spare_node_of_its_zone() {
 
     let done = wait_replaced(&c, "vol", 0, 2, spare).await;
     assert_eq!(done.membership_epoch, 3);
+    // The change ended only once the new segment held what was durable when it began.
+    let status = segment_status(&done.members[2], v.volume_id).await;
+    assert!(status.scl >= 3, "{status:?}");
+    assert!(status.membership_epoch >= 2, "{status:?}");
     let nodes: BTreeSet<u64> = done.members.iter().map(|m| m.node_id).collect();
     assert_eq!(nodes.len(), 6);
     assert!(!nodes.contains(&lost));
