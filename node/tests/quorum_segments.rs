@@ -563,3 +563,52 @@ async fn restarted_segment_keeps_records_and_epoch() {
     let page = read_page(&c, vol, 1, 0, 3, 3).await;
     assert_eq!(entries(&page), vec![kv("c", "3")]);
 }
+
+#[tokio::test]
+async fn lagging_segment_copies_from_peers_after_their_log_is_collected() {
+    let _serial = serial().await;
+    let mut c = start_cluster().await;
+    let vol = 6;
+    fence_all(&c, vol, 1, vec![truncation(1, 0)]).await;
+    let records = three_records(1);
+    for slot in 0..6 {
+        append(&c, vol, slot, 1, vec![records[0].clone()], 0, 0).await;
+    }
+    // Node 6 (slot 5) is down while the rest of the log is written and made durable.
+    c.kill(6);
+    for slot in 0..5 {
+        let reply = append(&c, vol, slot, 1, records[1..].to_vec(), 3, 3).await;
+        assert_eq!((reply.outcome(), reply.scl), (Outcome::Ok, 3));
+    }
+    // Five members materialize to 3: a write quorum has, so they collect their logs.
+    for slot in 0..5 {
+        wait_status(
+            &c,
+            vol,
+            slot,
+            Duration::from_secs(30),
+            "materialized and collected",
+            |s| s.materialized_lsn == 3 && s.log_start_lsn == 0,
+        )
+        .await;
+    }
+    // Node 6 comes back: the records it misses are in no peer's log any more, so it copies.
+    c.start_node(6);
+    let s = wait_status(
+        &c,
+        vol,
+        5,
+        Duration::from_secs(30),
+        "slot 5 copied from a peer",
+        |s| s.materialized_lsn == 3 && s.scl >= 3 && s.readable_lsn == 3,
+    )
+    .await;
+    assert_eq!(s.epoch, 1);
+    let page = read_page(&c, vol, 5, 0, 0, 0).await;
+    assert_eq!((page.outcome(), page.read_lsn), (Outcome::Ok, 3));
+    assert_eq!(entries(&page), vec![kv("c", "3")]);
+    assert_eq!(
+        entries(&read_page(&c, vol, 5, 4, 3, 3).await),
+        vec![kv("b", "2")]
+    );
+}

@@ -199,6 +199,11 @@ impl SegmentWorker {
                     .install_copy(key, copy)
                     .await
                     .map_err(|e| e.to_string())?;
+                tracing::info!(
+                    ?key,
+                    from = peer.node_id,
+                    "segment refilled by a copy from a peer"
+                );
                 continue;
             }
             if budget == 0 {
