@@ -1,11 +1,11 @@
 //! `stratus-jepsen`: runs Jepsen-style tests against a live cluster and checks histories.
 //!
-//! - `stratus-jepsen run --target compose|local --workload register|set|objects|queue|fifo|stream --nemesis
+//! - `stratus-jepsen run --target compose|local --workload register|set|objects|queue|fifo|stream|quorum --nemesis
 //!   kill,pause,partition,zone,slow --time-limit SECONDS ...` drives a cluster while
 //!   breaking it and writes a run directory (see `stratus_jepsen::run`). Exits 0 when the
 //!   history is valid, 1 on any anomaly, 2 when it could not be decided, 3 when the harness
 //!   itself failed.
-//! - `stratus-jepsen check --history FILE --model register|set|objects|queue|fifo|stream` reads a JSON-lines history
+//! - `stratus-jepsen check --history FILE --model register|set|objects|queue|fifo|stream|quorum` reads a JSON-lines history
 //!   (as written by `History::save` or a run), prints the verdict and exits 0 when valid, 1
 //!   when invalid and 2 when unknown (search budget exhausted) or on any error.
 
@@ -17,7 +17,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use stratus_jepsen::checker::linearizable::{self, CheckOptions, DEFAULT_MAX_STEPS};
 use stratus_jepsen::checker::queue::{self, QueueKind};
-use stratus_jepsen::checker::{objects, set, stream, Validity};
+use stratus_jepsen::checker::{atomic, objects, set, stream, Validity};
 use stratus_jepsen::history::History;
 use stratus_jepsen::run::target::FaultKind;
 use stratus_jepsen::run::verdict::EXIT_HARNESS;
@@ -162,6 +162,9 @@ enum ModelKind {
     /// invented or duplicated, every reader's pages continuing one another, parents before
     /// children.
     Stream,
+    /// Quorum storage's key-value database: every key a linearizable register, and no
+    /// multi-put seen in part.
+    Quorum,
 }
 
 fn main() -> ExitCode {
@@ -222,6 +225,15 @@ fn check(args: &CheckArgs) -> anyhow::Result<Validity> {
             print!("{report}");
             report.validity()
         }
+        ModelKind::Quorum => {
+            let options = CheckOptions {
+                max_steps: args.max_steps,
+                ..CheckOptions::default()
+            };
+            let report = atomic::check_quorum(&history, &options)?;
+            print!("{report}");
+            report.validity()
+        }
     };
     println!("{validity}");
     Ok(validity)
@@ -240,6 +252,7 @@ fn run_command(args: RunArgs) -> ExitCode {
             ModelKind::Queue => WorkloadKind::Queue,
             ModelKind::Fifo => WorkloadKind::Fifo,
             ModelKind::Stream => WorkloadKind::Stream,
+            ModelKind::Quorum => WorkloadKind::Quorum,
         },
         faults: args.nemesis.0,
         time_limit: Duration::from_secs(args.time_limit),

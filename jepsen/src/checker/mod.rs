@@ -19,6 +19,7 @@
 //! history a checker cannot interpret (an operation its model does not know, no final
 //! read) is a [`CheckError`], not a verdict.
 
+pub mod atomic;
 pub mod fifo;
 pub mod linearizable;
 pub mod objects;

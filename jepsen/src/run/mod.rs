@@ -36,6 +36,7 @@ pub mod target_local;
 pub mod verdict;
 pub mod workload_objects;
 pub mod workload_queue;
+pub mod workload_quorum;
 pub mod workload_register;
 pub mod workload_set;
 pub mod workload_stream;
@@ -59,6 +60,7 @@ use crate::run::target::{FaultKind, Target};
 use crate::run::verdict::{exit_code, Checked};
 use crate::run::workload_objects::ObjectsWorkload;
 use crate::run::workload_queue::QueueWorkload;
+use crate::run::workload_quorum::QuorumWorkload;
 use crate::run::workload_register::RegisterWorkload;
 use crate::run::workload_set::SetWorkload;
 use crate::run::workload_stream::{ReshardChoice, StreamWorkload};
@@ -83,6 +85,9 @@ pub enum WorkloadKind {
     Fifo,
     /// Kinesis on the HTTP edges: a sharded stream put to and read back shard by shard.
     Stream,
+    /// Quorum storage (6 segments, 4/6 writes) through its key-value database: registers
+    /// and atomic multi-puts, with the writer crashed and recovered along the way.
+    Quorum,
 }
 
 impl WorkloadKind {
@@ -94,6 +99,7 @@ impl WorkloadKind {
             WorkloadKind::Queue => "queue",
             WorkloadKind::Fifo => "fifo",
             WorkloadKind::Stream => "stream",
+            WorkloadKind::Quorum => "quorum",
         }
     }
 
@@ -340,6 +346,20 @@ async fn drive(
             shards.len()
         );
     }
+    let quorum = QuorumWorkload::new(
+        bucket_name(started_at, options.seed),
+        format!("{run_id}/quorum"),
+        options.keys,
+        options.nemesis_interval,
+    );
+    if options.workload == WorkloadKind::Quorum {
+        let deadline = Instant::now() + options.ready_timeout;
+        quorum
+            .setup(&context(options.clients), deadline)
+            .await
+            .map_err(|e| anyhow::anyhow!("setting up the quorum workload: {e}"))?;
+        eprintln!("volume {} open", quorum.volume());
+    }
     if options.workload == WorkloadKind::Objects {
         let deadline = Instant::now() + options.ready_timeout;
         objects
@@ -350,7 +370,7 @@ async fn drive(
     }
     // The clients start their clock after the setup.
     let stop = Instant::now() + options.time_limit;
-    let clients: Vec<JoinHandle<Result<(), String>>> = (0..options.clients)
+    let mut clients: Vec<JoinHandle<Result<(), String>>> = (0..options.clients)
         .map(|index| match options.workload {
             WorkloadKind::Register => {
                 tokio::spawn(Arc::clone(&register).client(context(index), stop))
@@ -363,8 +383,15 @@ async fn drive(
                 tokio::spawn(Arc::clone(&queue).client(context(index), stop))
             }
             WorkloadKind::Stream => tokio::spawn(Arc::clone(&stream).client(context(index), stop)),
+            WorkloadKind::Quorum => tokio::spawn(Arc::clone(&quorum).client(context(index), stop)),
         })
         .collect();
+    if options.workload == WorkloadKind::Quorum {
+        // The writer's own crashes: the workload's, beside the nemesis's node faults.
+        clients.push(tokio::spawn(
+            Arc::clone(&quorum).crasher(context(options.clients), stop),
+        ));
+    }
 
     let schedule = Schedule {
         faults: options.faults.clone(),
@@ -440,6 +467,17 @@ async fn drive(
             }
             match workload_stream::check(&recorder.history()) {
                 Ok(report) => Checked::Stream(report),
+                Err(e) => Checked::Unchecked(e.to_string()),
+            }
+        }
+        WorkloadKind::Quorum => {
+            let deadline = Instant::now() + options.ready_timeout;
+            if let Err(e) = quorum.final_reads(&final_context, deadline).await {
+                harness_errors.push(format!("final reads: {e}"));
+            }
+            eprintln!("writers opened (recoveries): {}", quorum.writers_opened());
+            match workload_quorum::check(&recorder.history()) {
+                Ok(report) => Checked::Quorum(report),
                 Err(e) => Checked::Unchecked(e.to_string()),
             }
         }

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value as Json};
 
+use crate::checker::atomic::QuorumReport;
 use crate::checker::linearizable::{KeyedReport, Verdict};
 use crate::checker::objects::ObjectsReport;
 use crate::checker::queue::{QueueKind, QueueReport};
@@ -33,6 +34,8 @@ pub enum Checked {
     Queue(QueueReport),
     /// The stream workload.
     Stream(StreamReport),
+    /// The quorum workload: registers and atomic multi-puts.
+    Quorum(QuorumReport),
     Set {
         report: SetReport,
         final_read: FinalRead,
@@ -48,6 +51,7 @@ impl Checked {
             Checked::Objects(report) => report.validity(),
             Checked::Queue(report) => report.validity(),
             Checked::Stream(report) => report.validity(),
+            Checked::Quorum(report) => report.validity(),
             Checked::Set { report, final_read } => {
                 if final_read.corrupt.is_empty() {
                     report.validity()
@@ -76,6 +80,9 @@ impl Checked {
             Checked::Stream(report) => {
                 let _ = write!(text, "{report}");
                 explain_stream(&mut text, history, report);
+            }
+            Checked::Quorum(report) => {
+                let _ = write!(text, "{report}");
             }
             Checked::Set { report, final_read } => {
                 let _ = write!(text, "{report}");
@@ -125,6 +132,23 @@ impl Checked {
             }
             Checked::Queue(report) => queue_json(report),
             Checked::Stream(report) => stream_json(report),
+            Checked::Quorum(report) => {
+                let mut json = keyed_json("linearizable-register+atomic-multiput", &report.keys);
+                json["groups"] = Json::from(report.atomic.groups);
+                json["groups_acknowledged"] = Json::from(report.atomic.acknowledged);
+                json["groups_read_whole"] = Json::from(report.atomic.seen_whole);
+                json["torn_groups"] = Json::from(
+                    report
+                        .atomic
+                        .torn
+                        .iter()
+                        .map(
+                            |t| json!({"group": t.group, "seen": t.seen.0, "missing": t.missing.0}),
+                        )
+                        .collect::<Vec<_>>(),
+                );
+                json
+            }
             Checked::Set { report, final_read } => json!({
                 "checker": "set",
                 "attempted": report.attempted,
