@@ -608,3 +608,55 @@ async fn a_split_ends_the_subscription_with_the_child_shards() {
     let (got, _) = receive(&mut on_child, 1).await;
     assert_eq!(payloads(&got), vec!["child record".to_string()]);
 }
+
+/// A failure midway is an exception message, not a broken connection: deregistering the
+/// consumer ends its subscription with a ResourceNotFoundException the SDK types (the
+/// subscription checks its consumer at least every 5 s while idle).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deregistering_the_consumer_ends_its_subscription_with_an_exception_event() {
+    let _serial = common::serial().await;
+    let (_cluster, kinesis) = start().await;
+    create_stream(&kinesis, "dropped", 1).await;
+    let consumer = register(&kinesis, "dropped", "leaver").await;
+    let mut sub = subscribe(
+        &kinesis,
+        &consumer,
+        "shardId-000000000000",
+        position(ShardIteratorType::TrimHorizon, None),
+    )
+    .await;
+    put_all(&kinesis, "dropped", "r", 2).await;
+    receive(&mut sub, 2).await;
+    kinesis
+        .deregister_stream_consumer()
+        .consumer_arn(&consumer)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DeregisterStreamConsumer: {}", DisplayErrorContext(&e)));
+    let failure = loop {
+        let received = tokio::time::timeout(PUSH_TIMEOUT, sub.event_stream.recv())
+            .await
+            .expect("no event within the timeout");
+        match received {
+            Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e))) => {
+                assert!(e.records().is_empty(), "nothing was put: {e:?}");
+            }
+            Ok(other) => panic!("expected an exception event, got {other:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        failure
+            .as_service_error()
+            .is_some_and(|e| e.is_resource_not_found_exception()),
+        "{}",
+        DisplayErrorContext(&failure)
+    );
+    let after = tokio::time::timeout(PUSH_TIMEOUT, sub.event_stream.recv())
+        .await
+        .expect("the stream ends");
+    assert!(
+        matches!(after, Ok(None)),
+        "nothing follows the exception: {after:?}"
+    );
+}
