@@ -133,7 +133,7 @@ impl VolumeReader {
                     volume.name, self.read_timeout
                 )));
             }
-            if rounds % 4 == 0 {
+            if rounds.is_multiple_of(4) {
                 // The membership may have changed under us.
                 if let Ok(fresh) = self.catalog.describe(&volume.name).await {
                     *self.volume.lock().unwrap_or_else(|e| e.into_inner()) = fresh;

@@ -382,7 +382,7 @@ impl VolumeWriter {
                         (!complete, latency, place)
                     })
                     .collect();
-                candidates.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+                candidates.sort_by_key(|c| (c.0, c.1));
                 (vdl, tail, candidates)
             };
             for (_, _, place) in candidates {
@@ -619,10 +619,12 @@ impl Shared {
                     .collect();
                 for place in m.all_places() {
                     let member = member_of(pg, &place);
-                    if !state.queues.contains_key(&member) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                        state.queues.entry(member)
+                    {
                         let mut q = new_queue(place);
                         q.records.extend(pending.iter().cloned());
-                        state.queues.insert(member, q);
+                        slot.insert(q);
                         spawn.push(member);
                     }
                 }

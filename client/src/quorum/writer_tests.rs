@@ -278,7 +278,7 @@ async fn recovery_keeps_acknowledged_commits_and_voids_a_half_written_one() {
     drop(w2);
     let w3 = open(&cluster, &cluster.transport()).await;
     assert_eq!(w3.vdl(), 3);
-    assert!(cluster.segment(1, 1).unwrap().records.get(&4).is_none());
+    assert!(!cluster.segment(1, 1).unwrap().records.contains_key(&4));
     assert_eq!(value(&w3, 1, "y").await.as_deref(), Some("1"));
     assert_eq!(value(&w3, 0, "z").await.as_deref(), Some("9"));
 }
