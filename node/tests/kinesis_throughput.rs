@@ -197,3 +197,110 @@ async fn a_shard_refuses_get_records_past_five_calls_per_second() {
     )
     .await;
 }
+
+/// The 2 MiB/s read limit: one GetRecords may return up to 10 MiB, after which the shard
+/// refuses calls until the excess is repaid at 2 MiB per second (API_GetRecords: "if a
+/// call returns 10 MiB, subsequent calls made within the next 5 seconds throw an
+/// exception"). About 8 MiB read at once leaves some 6 MiB of debt, three seconds of
+/// refusals; the very next call is refused on any machine that sends two requests within
+/// that time, and the shard serves again afterwards (polled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_large_read_throttles_the_shard_until_two_mib_per_second_repay_it() {
+    use std::time::{Duration, Instant};
+
+    use aws_sdk_kinesis::types::ShardIteratorType;
+
+    let _serial = common::serial().await;
+    std::env::set_var("STRATUS_LIMITS__ENFORCE_SHARD_THROUGHPUT", "true");
+    let (cluster, _) = start().await;
+    let kinesis = single_attempt_client(&cluster.node(1).http);
+    create_stream(&kinesis, "bytes-limited", 1).await;
+
+    // 800 records of 10,000 bytes, resending what the 1 MiB/s write limit refuses.
+    let mut waiting: Vec<usize> = (0..800).collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !waiting.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{} records never stored",
+            waiting.len()
+        );
+        let batch: Vec<usize> = waiting.iter().copied().take(100).collect();
+        let entries = batch
+            .iter()
+            .map(|i| {
+                let mut data = format!("r{i}-").into_bytes();
+                data.resize(10_000, b'x');
+                PutRecordsRequestEntry::builder()
+                    .partition_key("k")
+                    .data(Blob::new(data))
+                    .build()
+                    .expect("entry")
+            })
+            .collect::<Vec<_>>();
+        let out = kinesis
+            .put_records()
+            .stream_name("bytes-limited")
+            .set_records(Some(entries))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutRecords: {}", DisplayErrorContext(&e)));
+        let stored: BTreeSet<usize> = batch
+            .iter()
+            .zip(out.records())
+            .filter(|(_, r)| r.error_code().is_none())
+            .map(|(i, _)| *i)
+            .collect();
+        waiting.retain(|i| !stored.contains(i));
+        if stored.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    let iterator = shard_iterator(
+        &kinesis,
+        "bytes-limited",
+        "shardId-000000000000",
+        ShardIteratorType::TrimHorizon,
+        None,
+    )
+    .await;
+    let big = kinesis
+        .get_records()
+        .shard_iterator(&iterator)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetRecords of 8 MB: {}", DisplayErrorContext(&e)));
+    assert_eq!(big.records().len(), 800, "one call returns all 8 MB");
+    let refused = kinesis
+        .get_records()
+        .shard_iterator(&iterator)
+        .send()
+        .await
+        .expect_err("the call after an 8 MB read is refused");
+    assert!(
+        refused
+            .as_service_error()
+            .is_some_and(|e| e.is_provisioned_throughput_exceeded_exception()),
+        "{}",
+        DisplayErrorContext(&refused)
+    );
+    wait_until(
+        "the shard to serve reads again",
+        Duration::from_secs(30),
+        || {
+            let kinesis = kinesis.clone();
+            let iterator = iterator.clone();
+            async move {
+                kinesis
+                    .get_records()
+                    .shard_iterator(&iterator)
+                    .limit(1)
+                    .send()
+                    .await
+                    .is_ok()
+            }
+        },
+    )
+    .await;
+}
