@@ -19,7 +19,7 @@ use stratus_proto::cluster::{cluster_client::ClusterClient, StatusRequest};
 use stratus_proto::quorum as pb;
 use stratus_proto::quorum::volumes_client::VolumesClient;
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
+use tonic::Status;
 
 use super::{Epoch, Lsn, QuorumError};
 use crate::config::normalize_endpoint;
@@ -400,17 +400,10 @@ fn map_error(error: ClientError, name: &str) -> QuorumError {
     match error {
         ClientError::NotFound(_) => QuorumError::VolumeNotFound(name.to_string()),
         ClientError::InvalidArgument(m) => QuorumError::InvalidArgument(m),
-        ClientError::Server { code, .. } if code == code_name(Code::AlreadyExists) => {
+        ClientError::Server { code, .. } if code == "ALREADY_EXISTS" => {
             QuorumError::VolumeExists(name.to_string())
         }
         other => QuorumError::Client(other),
-    }
-}
-
-fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        _ => "",
     }
 }
 
