@@ -453,14 +453,23 @@ fn open_node_db(c: &TestCluster, id: u64) -> rocksdb::DB {
     rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, cfs).expect("open the node's RocksDB")
 }
 
-fn log_row_key(volume_id: u64, slot: u32, lsn: u64) -> Vec<u8> {
+/// A row of the segments column family: `volume | pg | slot | kind | lsn-or-page`.
+fn row_key(volume_id: u64, slot: u32, kind: u8, n: u64) -> Vec<u8> {
     let mut k = Vec::new();
     k.extend_from_slice(&volume_id.to_be_bytes());
     k.extend_from_slice(&PG.to_be_bytes());
     k.extend_from_slice(&slot.to_be_bytes());
-    k.push(1);
-    k.extend_from_slice(&lsn.to_be_bytes());
+    k.push(kind);
+    k.extend_from_slice(&n.to_be_bytes());
     k
+}
+
+fn log_row_key(volume_id: u64, slot: u32, lsn: u64) -> Vec<u8> {
+    row_key(volume_id, slot, 1, lsn)
+}
+
+fn page_row_key(volume_id: u64, slot: u32, page: u64) -> Vec<u8> {
+    row_key(volume_id, slot, 2, page)
 }
 
 #[tokio::test]
@@ -610,5 +619,76 @@ async fn lagging_segment_copies_from_peers_after_their_log_is_collected() {
     assert_eq!(
         entries(&read_page(&c, vol, 5, 4, 3, 3).await),
         vec![kv("b", "2")]
+    );
+}
+
+#[tokio::test]
+async fn corrupt_page_is_never_served_and_is_copied_again() {
+    let _serial = serial().await;
+    let mut c = start_cluster().await;
+    let vol = 7;
+    fence_all(&c, vol, 1, vec![truncation(1, 0)]).await;
+    for slot in 0..6 {
+        append(&c, vol, slot, 1, three_records(1), 3, 3).await;
+    }
+    for slot in 0..6 {
+        wait_status(
+            &c,
+            vol,
+            slot,
+            Duration::from_secs(30),
+            "materialized and collected",
+            |s| s.materialized_lsn == 3 && s.log_start_lsn == 0,
+        )
+        .await;
+    }
+
+    // Flip bytes of page 0's image on node 4 (slot 3) while it is down.
+    c.kill(4);
+    {
+        let db = open_node_db(&c, 4);
+        let cf = db.cf_handle("segments").expect("segments column family");
+        let key = page_row_key(vol, 3, 0);
+        let mut value = db.get_cf(&cf, &key).unwrap().expect("page 0 is on disk");
+        let at = value.len() / 2;
+        value[at] ^= 0xFF;
+        db.put_cf(&cf, &key, &value).unwrap();
+        db.flush_wal(true).unwrap();
+    }
+    c.start_node(4);
+
+    // Node 4 never serves the bad image; it copies the segment again from a peer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut req = tonic::Request::new(ReadPageRequest {
+            cluster: CLUSTER.into(),
+            segment: segment(vol, 3),
+            page: 0,
+            read_lsn: 3,
+            pg_tail: 3,
+            min_read_lsn: 0,
+        });
+        req.set_timeout(Duration::from_secs(2));
+        if let Ok(reply) = client(&c, 3).read_page(req).await {
+            let reply = reply.into_inner();
+            if reply.outcome() == Outcome::Ok {
+                assert_eq!(
+                    entries(&reply),
+                    vec![kv("c", "3")],
+                    "node 4 served a bad page"
+                );
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "page 0 not refilled: {:?}",
+            status(&c, vol, 3).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        c.log_of(4).contains("a page is corrupt"),
+        "the corruption was not reported in the node's log"
     );
 }
