@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The CI pass of the Jepsen harness (docs/jepsen.md): a short `register` run, a short `set`
-# run, a short `objects` run (the S3 API), a short `queue` run (SQS, a standard queue) and
-# a short `stream` run (Kinesis, with a split or merge halfway) against a cluster that is
-# being broken on purpose; fails on any anomaly (and on a run the harness could not
-# complete or decide).
+# run, a short `objects` run (the S3 API), a short `queue` run (SQS, a standard queue), a
+# short `stream` run (Kinesis, with a split or merge halfway) and a short `quorum` run
+# (quorum storage's key-value database, its writer crashed and recovered) against a
+# cluster that is being broken on purpose; fails on any anomaly (and on a run the harness
+# could not complete or decide).
 #
 # Target: the docker-compose cluster when docker answers, an image can be had and
 # deploy/docker-compose.yml comes up healthy (brought up fresh with `down -v; up -d` and
@@ -14,15 +15,15 @@
 # retried writes, and would show up as anomalies); stratus:latest when that fails.
 #   compose: register with partition,kill,pause; set with partition,kill,zone;
 #            objects with partition,kill;        queue with partition,kill;
-#            stream with partition,kill
+#            stream with partition,kill;         quorum with partition,kill,zone
 #   local:   register with kill,pause;           set with kill,pause,zone;
 #            objects with kill;                  queue with kill;
-#            stream with kill
+#            stream with kill;                   quorum with kill,zone
 #
 # Environment: CARGO_TARGET_DIR (default ~/.cache/stratus-target), JEPSEN_TARGET
 # (compose|local: force one), JEPSEN_REGISTER_SECONDS (60), JEPSEN_SET_SECONDS (30),
 # JEPSEN_OBJECTS_SECONDS (25), JEPSEN_QUEUE_SECONDS (25), JEPSEN_STREAM_SECONDS (25),
-# JEPSEN_SEED (1), JEPSEN_STORE (jepsen/store).
+# JEPSEN_QUORUM_SECONDS (25), JEPSEN_SEED (1), JEPSEN_STORE (jepsen/store).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,7 @@ set_seconds=${JEPSEN_SET_SECONDS:-30}
 objects_seconds=${JEPSEN_OBJECTS_SECONDS:-25}
 queue_seconds=${JEPSEN_QUEUE_SECONDS:-25}
 stream_seconds=${JEPSEN_STREAM_SECONDS:-25}
+quorum_seconds=${JEPSEN_QUORUM_SECONDS:-25}
 seed=${JEPSEN_SEED:-1}
 store=${JEPSEN_STORE:-jepsen/store}
 compose_file=deploy/docker-compose.yml
@@ -132,6 +134,7 @@ case "$target" in
         objects_faults=partition,kill
         queue_faults=partition,kill
         stream_faults=partition,kill
+        quorum_faults=partition,kill,zone
         ;;
     local)
         register_faults=kill,pause
@@ -139,6 +142,7 @@ case "$target" in
         objects_faults=kill
         queue_faults=kill
         stream_faults=kill
+        quorum_faults=kill,zone
         ;;
     *) log "unknown JEPSEN_TARGET '$target' (compose or local)"; exit 2 ;;
 esac
@@ -161,6 +165,7 @@ run set "$set_faults" "$set_seconds"
 run objects "$objects_faults" "$objects_seconds"
 run queue "$queue_faults" "$queue_seconds"
 run stream "$stream_faults" "$stream_seconds"
+run quorum "$quorum_faults" "$quorum_seconds"
 
 if ((failed)); then
     log "FAILED: see the run directories under $store"
