@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 
 use crate::quorum::gossip::wire;
 use crate::quorum::gossip::MAX_SEGMENT_MESSAGE_BYTES;
-use crate::quorum::segment::{ReadPoint, SegmentKey};
+use crate::quorum::segment::{Membership, ReadPoint, SegmentKey};
 use crate::quorum::segment_host::{HostError, SegmentHost};
 use crate::store::StoreError;
 
@@ -94,7 +94,12 @@ impl Segments for SegmentsApi {
     async fn fence(&self, req: Request<FenceRequest>) -> Result<Response<FenceReply>, Status> {
         let req = req.into_inner();
         let key = self.check(&req.cluster, req.segment.as_ref())?;
-        let membership = req.membership.as_ref().map(wire::membership_from_wire);
+        let membership = req
+            .membership
+            .as_ref()
+            .map(wire::membership_from_wire)
+            .map(checked)
+            .transpose()?;
         let (o, s) = self
             .host
             .fence(
@@ -198,11 +203,19 @@ impl Segments for SegmentsApi {
             .membership
             .as_ref()
             .map(wire::membership_from_wire)
-            .ok_or_else(|| Status::invalid_argument("missing membership"))?;
+            .ok_or_else(|| Status::invalid_argument("missing membership"))
+            .and_then(checked)?;
         let (o, membership_epoch) = self.host.set_membership(key, m).await.map_err(status)?;
         Ok(Response::new(SetMembershipReply {
             outcome: outcome(o),
             membership_epoch,
         }))
     }
+}
+
+/// A membership from the wire, refused with INVALID_ARGUMENT unless well formed.
+fn checked(m: Membership) -> Result<Membership, Status> {
+    m.validate()
+        .map_err(|why| Status::invalid_argument(format!("bad membership: {why}")))?;
+    Ok(m)
 }

@@ -48,7 +48,43 @@ pub struct Membership {
     pub next_members: Vec<Place>,
 }
 
+/// Segments per protection group.
+pub const SEGMENTS_PER_PG: usize = 6;
+
 impl Membership {
+    /// A membership from outside (a writer's Fence, the repair worker) must have six
+    /// members in slot order on real nodes, and a next set that is empty or six the same.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.membership_epoch == 0 {
+            return Err("membership epoch 0 (epochs start at 1)".into());
+        }
+        let check = |set: &[Place], which: &str| -> Result<(), String> {
+            if set.len() != SEGMENTS_PER_PG {
+                return Err(format!(
+                    "{which} has {} members; a protection group has {SEGMENTS_PER_PG}",
+                    set.len()
+                ));
+            }
+            for (i, place) in set.iter().enumerate() {
+                if place.slot as usize != i {
+                    return Err(format!("{which}[{i}] is slot {}; expected {i}", place.slot));
+                }
+                if place.node_id == 0 {
+                    return Err(format!("{which}[{i}] names node 0"));
+                }
+                if place.grpc_addr.is_empty() {
+                    return Err(format!("{which}[{i}] has no gRPC address"));
+                }
+            }
+            Ok(())
+        };
+        check(&self.members, "members")?;
+        if !self.next_members.is_empty() {
+            check(&self.next_members, "next_members")?;
+        }
+        Ok(())
+    }
+
     /// Does either set put `node_id` in `slot`?
     pub fn names(&self, slot: u32, node_id: u64) -> bool {
         self.members
@@ -84,6 +120,9 @@ pub struct RecordHead {
     pub epoch: u64,
     pub pg: u32,
     pub page: u64,
+    /// The record's own CRC32: two records at one (LSN, epoch) are the same record only if
+    /// it matches (a writer never makes two; a client that sends two is refused).
+    pub crc32: u32,
 }
 
 /// Expected protocol outcomes (not errors).
@@ -389,7 +428,7 @@ impl SegmentState {
             )));
         }
         let mut write = Vec::new();
-        let mut taken: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut taken: BTreeMap<u64, (u64, u32)> = BTreeMap::new();
         for (i, r) in records.iter().enumerate() {
             self.check_record(r)?;
             if r.epoch > epoch {
@@ -404,18 +443,27 @@ impl SegmentState {
                     r.lsn, r.epoch
                 )));
             }
-            if let Some(&e) = taken.get(&r.lsn) {
-                if e != r.epoch {
-                    return Err(invalid(format!("LSN {} twice in one append", r.lsn)));
+            if let Some(&(e, crc)) = taken.get(&r.lsn) {
+                if (e, crc) != (r.epoch, r.crc32) {
+                    return Err(invalid(format!(
+                        "LSN {} twice in one append, as two different records",
+                        r.lsn
+                    )));
                 }
                 continue;
             }
-            taken.insert(r.lsn, r.epoch);
+            taken.insert(r.lsn, (r.epoch, r.crc32));
             if r.lsn <= self.meta.materialized.vdl {
                 continue; // in the pages already
             }
             match self.records.get(&r.lsn) {
-                Some(held) if held.epoch == r.epoch => {}
+                Some(held) if held.epoch == r.epoch && held.crc32 == r.crc32 => {}
+                Some(held) if held.epoch == r.epoch => {
+                    return Err(invalid(format!(
+                        "LSN {} of epoch {} is held as a different record",
+                        r.lsn, r.epoch
+                    )))
+                }
                 Some(held) if is_void(&self.meta.history, held.lsn, held.epoch) => write.push(i),
                 Some(held) => {
                     return Err(invalid(format!(
@@ -752,6 +800,7 @@ mod tests {
             epoch,
             pg: 1,
             page: lsn % 3,
+            crc32: (lsn * 31 + epoch) as u32,
         }
     }
 
@@ -775,7 +824,7 @@ mod tests {
                     slot: i,
                     node_id: u64::from(i) + 1,
                     zone: "az-a".into(),
-                    grpc_addr: String::new(),
+                    grpc_addr: format!("127.0.0.1:{}", 7000 + i),
                 })
                 .collect(),
             next_members: Vec::new(),
@@ -783,6 +832,24 @@ mod tests {
     }
 
     /// A segment fenced at epoch 1 with history [(1, 0)].
+    #[test]
+    fn only_well_formed_memberships_are_valid() {
+        assert_eq!(membership(1).validate(), Ok(()));
+        assert!(membership(0).validate().is_err());
+        let mut five = membership(1);
+        five.members.pop();
+        assert!(five.validate().unwrap_err().contains("5 members"));
+        let mut shuffled = membership(1);
+        shuffled.members.swap(0, 1);
+        assert!(shuffled.validate().unwrap_err().contains("slot"));
+        let mut nobody = membership(1);
+        nobody.members[3].node_id = 0;
+        assert!(nobody.validate().is_err());
+        let mut half_next = membership(1);
+        half_next.next_members = half_next.members[..3].to_vec();
+        assert!(half_next.validate().unwrap_err().contains("next_members"));
+    }
+
     fn fenced() -> SegmentState {
         let mut s = SegmentState::new(KEY);
         s.fence(1, &[trunc(1, 0)], Some(&membership(1))).unwrap();
@@ -793,6 +860,27 @@ mod tests {
         let e = s.append(s.epoch(), 1, told, records).unwrap();
         assert_eq!(e.outcome, Outcome::Ok);
         e
+    }
+
+    #[test]
+    fn a_different_record_at_a_held_lsn_and_epoch_is_refused() {
+        let mut s = fenced();
+        ok_append(&mut s, &[rec(1, 0, 1)], point(0, 0));
+        // The same record again is acknowledged without a write.
+        assert!(ok_append(&mut s, &[rec(1, 0, 1)], point(0, 0))
+            .write
+            .is_empty());
+        let mut other = rec(1, 0, 1);
+        other.crc32 ^= 1;
+        let err = s.append(1, 1, point(0, 0), &[other]).unwrap_err();
+        assert!(err.to_string().contains("different record"), "{err}");
+        let mut twin = rec(2, 1, 1);
+        twin.crc32 ^= 1;
+        let err = s
+            .append(1, 1, point(0, 0), &[rec(2, 1, 1), twin])
+            .unwrap_err();
+        assert!(err.to_string().contains("two different records"), "{err}");
+        assert_eq!(s.meta.scl, 1);
     }
 
     #[test]

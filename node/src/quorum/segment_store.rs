@@ -89,6 +89,7 @@ pub fn head_of(r: &LogRecord) -> RecordHead {
         epoch: r.epoch,
         pg: r.pg,
         page: r.page,
+        crc32: r.crc32,
     }
 }
 
