@@ -181,6 +181,7 @@ async fn bad_requests_get_clear_errors_and_the_node_keeps_serving() {
     other_page = sealed(other_page);
     for (what, records) in [
         ("LSN 0", vec![zero]),
+        ("the largest LSN", vec![sealed(record(u64::MAX, 1))]),
         ("a backlink not below its LSN", vec![backwards]),
         ("a record of another PG", vec![other_pg]),
         ("a record of a later epoch", vec![future_epoch]),

@@ -526,11 +526,16 @@ async fn rereplicate(
         let mut all_durable = true;
         for (m, union) in volume.pgs.iter().zip(unions.iter()) {
             let set = QuorumSet::from_membership(m);
-            let range: Vec<&Held> = union
-                .records
-                .range(floor + 1..=vdl)
-                .map(|(_, h)| h)
-                .collect();
+            // Nothing above the floor is durable when VDL is the floor itself.
+            let range: Vec<&Held> = if vdl > floor {
+                union
+                    .records
+                    .range(floor + 1..=vdl)
+                    .map(|(_, h)| h)
+                    .collect()
+            } else {
+                Vec::new()
+            };
             if range.iter().all(|h| set.is_write_quorum(&h.holders)) {
                 continue;
             }

@@ -370,3 +370,64 @@ async fn invalid_mini_transactions_are_refused_before_anything_is_sent() {
     ));
     assert_eq!(w.vdl(), 0);
 }
+
+#[tokio::test]
+async fn recovery_with_its_durable_point_at_the_floor_and_a_partial_mtx_above_it() {
+    // The segments know VDL 2 (the floor); above it only the first record of a
+    // two-record mini-transaction survives, so VDL stays at the floor.
+    let cluster = FakeCluster::new(2, 4);
+    let transport = cluster.transport();
+    let w = open(&cluster, &transport).await;
+    w.commit(put(0, "a", "1")).await.unwrap();
+    w.commit(put(1, "b", "1")).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while (1..=6).any(|n| (0..2).any(|pg| cluster.segment(n, pg).is_none_or(|s| s.known_vdl < 2))) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "heartbeats never told VDL 2"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for node in 2..=6 {
+        transport.set_fault(node, Some(Fault::Down));
+    }
+    let mut mtx = MiniTransaction::new();
+    mtx.push(
+        0,
+        vec![PageOp::Put {
+            key: b"a".to_vec(),
+            value: b"2".to_vec(),
+        }],
+    );
+    mtx.push(
+        1,
+        vec![PageOp::Put {
+            key: b"b".to_vec(),
+            value: b"2".to_vec(),
+        }],
+    );
+    let w = Arc::new(w);
+    let stuck = {
+        let w = w.clone();
+        tokio::spawn(async move { w.commit(mtx).await })
+    };
+    while cluster
+        .segment(1, 1)
+        .is_none_or(|s| !s.records.contains_key(&4))
+    {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stuck.abort();
+    drop(w);
+    // The CPL is lost; record 3 (PG 0, not a CPL) is still on node 1.
+    cluster.with_segment(1, 1, |s| {
+        s.records.remove(&4);
+    });
+    let w = open(&cluster, &cluster.transport()).await;
+    assert_eq!(w.epoch(), 2);
+    assert_eq!(w.vdl(), 2);
+    assert_eq!(value(&w, 0, "a").await.as_deref(), Some("1"));
+    assert_eq!(value(&w, 1, "b").await.as_deref(), Some("1"));
+    assert_eq!(w.commit(put(0, "c", "1")).await.unwrap(), 3);
+}

@@ -51,6 +51,10 @@ pub struct Membership {
 /// Segments per protection group.
 pub const SEGMENTS_PER_PG: usize = 6;
 
+/// The largest LSN a record may carry: far beyond any real volume, and low enough that
+/// `lsn + 1` never overflows anywhere.
+pub const MAX_LSN: u64 = 1 << 62;
+
 impl Membership {
     /// A membership from outside (a writer's Fence, the repair worker) must have six
     /// members in slot order on real nodes, and a next set that is empty or six the same.
@@ -495,6 +499,12 @@ impl SegmentState {
             return Err(invalid(format!(
                 "record {} is of PG {}, this segment is of PG {}",
                 r.lsn, r.pg, self.key.pg
+            )));
+        }
+        if r.lsn > MAX_LSN {
+            return Err(invalid(format!(
+                "record LSN {} is past the largest LSN, {MAX_LSN}",
+                r.lsn
             )));
         }
         if r.lsn == 0 || r.prev_lsn >= r.lsn {
