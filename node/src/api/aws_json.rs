@@ -94,7 +94,12 @@ pub fn ok_response(
     content_type: &'static str,
     request_id: &str,
 ) -> Response {
-    let mut resp = Response::new(Body::from(output.to_string()));
+    ok_json_text(output.to_string().into_bytes(), content_type, request_id)
+}
+
+/// `ok_response` for output already rendered as JSON text.
+pub fn ok_json_text(output: Vec<u8>, content_type: &'static str, request_id: &str) -> Response {
+    let mut resp = Response::new(Body::from(output));
     let headers = resp.headers_mut();
     headers.insert("content-type", HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(request_id) {

@@ -4,7 +4,8 @@
 //!   the errors a Kinesis client expects.
 //! - `catalog` + `catalog_state`: every stream's record (incarnation, shards with their
 //!   lineage, retention, mode, tags, the reshard under way) in the meta group, and its
-//!   enhanced fan-out consumers (`consumer`).
+//!   enhanced fan-out consumers (`consumer`); `catalog_cache` keeps leased copies of
+//!   records for the record operations.
 //! - `reshard`: the split/merge plans of SplitShard, MergeShards and UpdateShardCount.
 //! - `log` + `state`: one record log per (stream, incarnation, shard) in the data group
 //!   that `cluster::routing::group_for_shard` picks; sequence numbers are assigned at
@@ -17,6 +18,7 @@
 //! - `worker`: retention trimming, dropping deleted streams' logs, finishing stalled
 //!   reshards, on the groups this node leads.
 pub mod catalog;
+pub mod catalog_cache;
 pub mod catalog_state;
 pub mod consumer;
 pub mod iterator;

@@ -280,6 +280,17 @@ impl SequenceNumber {
         format!("{SEQUENCE_PREFIX}{:010}{:044}", self.shard, self.position)
     }
 
+    /// `render`, appended to a buffer (GetRecords renders thousands per page).
+    pub fn render_into(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        // Writing to a Vec cannot fail.
+        let _ = write!(
+            out,
+            "{SEQUENCE_PREFIX}{:010}{:044}",
+            self.shard, self.position
+        );
+    }
+
     pub fn parse(s: &str) -> Result<SequenceNumber, StreamError> {
         let bad = || {
             StreamError::invalid(format!(

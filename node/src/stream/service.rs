@@ -1,9 +1,11 @@
 //! The stream service: Kinesis operations over the catalog (meta group) and the shard logs
 //! (data groups), wire-agnostic.
 //!
-//! Every request reads the stream's catalog record linearizably (the router's read-index
-//! check), so it never acts on a deleted stream's incarnation or misses a reshard that
-//! was acknowledged. Puts are grouped by shard and proposed as one command per shard,
+//! Requests read the stream's catalog record linearizably (the router's read-index check),
+//! except PutRecord(s), GetRecords and GetShardIterator, which use this node's leased copy
+//! of it (`catalog_cache`: why that never acts on a deleted stream's incarnation or misses
+//! a reshard that was acknowledged is argued there; DeleteStream and CreateStream wait
+//! for the copies to expire before they answer). Puts are grouped by shard and proposed as one command per shard,
 //! concurrently; a shard whose log closed under a split or merge answers `Closed`, and its
 //! records are routed again over the catalog as it is once the step is recorded. Reads go
 //! to the shard's group after the read-index check, so GetRecords sees every acknowledged
@@ -16,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::catalog::{ReshardRequest, ShardRecord, StreamMode, StreamRecord, ON_DEMAND_SHARDS};
+use super::catalog_cache::{CatalogCache, CATALOG_LEASE, LEASE_MARGIN};
 use super::catalog_state::{
     StreamCatalogCommand, StreamCatalogQuery, StreamCatalogReply, StreamSummary,
 };
@@ -154,6 +157,8 @@ pub struct StreamService {
     settings: StreamSettings,
     /// GetRecords' per-shard read limits on this node (`read_limit`).
     read_limiter: Mutex<ReadLimiter>,
+    /// Leased copies of catalog records for the record operations (`catalog_cache`).
+    catalog_cache: CatalogCache,
 }
 
 fn unexpected(reply: impl std::fmt::Debug) -> ServiceError {
@@ -254,6 +259,7 @@ impl StreamService {
             key,
             settings,
             read_limiter: Mutex::new(ReadLimiter::default()),
+            catalog_cache: CatalogCache::default(),
         }
     }
 
@@ -301,21 +307,53 @@ impl StreamService {
     }
 
     async fn catalog_record(&self, command: StreamCatalogCommand) -> Result<StreamRecord> {
+        let sent = Instant::now();
         match self.catalog_write(command).await? {
-            StreamCatalogReply::Stream(r) => Ok(*r),
+            StreamCatalogReply::Stream(r) => {
+                // The write's answer is the record as of its commit, after `sent`.
+                self.catalog_cache.put(&r, sent);
+                Ok(*r)
+            }
             other => Err(unexpected(other)),
         }
     }
 
-    /// The stream's catalog record now.
+    /// The stream's catalog record now (a linearizable read; it refreshes this node's
+    /// copy).
     pub async fn stream(&self, name: &StreamName) -> Result<StreamRecord> {
+        let sent = Instant::now();
         match self
             .catalog_read(StreamCatalogQuery::Get { name: name.clone() })
-            .await?
+            .await
         {
-            StreamCatalogReply::Stream(r) => Ok(*r),
-            other => Err(unexpected(other)),
+            Ok(StreamCatalogReply::Stream(r)) => {
+                self.catalog_cache.put(&r, sent);
+                Ok(*r)
+            }
+            Ok(other) => Err(unexpected(other)),
+            Err(e) => {
+                if matches!(e, ServiceError::Stream(StreamError::StreamNotFound(_))) {
+                    self.catalog_cache.forget(name);
+                }
+                Err(e)
+            }
         }
+    }
+
+    /// The stream's record from this node's leased copy, or read linearizably when there
+    /// is none (`catalog_cache`). Only for the record operations, which go back to
+    /// `stream` when a data group or the copy itself says it is out of date.
+    async fn stream_cached(&self, name: &StreamName) -> Result<StreamRecord> {
+        match self.catalog_cache.get(name, Instant::now()) {
+            Some(record) => Ok(record),
+            None => self.stream(name).await,
+        }
+    }
+
+    /// Wait until every leased copy of a catalog record taken before now has expired on
+    /// every node: DeleteStream and CreateStream answer only then (`catalog_cache`).
+    async fn outlast_leases(&self) {
+        tokio::time::sleep(CATALOG_LEASE + LEASE_MARGIN).await;
     }
 
     /// The stream's record, if it is still the given incarnation.
@@ -390,8 +428,10 @@ impl StreamService {
             tags,
             now_ms: now_ms(),
         })
-        .await
-        .map(|_| ())
+        .await?;
+        // A node may still hold a copy of a deleted incarnation of this name.
+        self.outlast_leases().await;
+        Ok(())
     }
 
     /// DeleteStream; without `enforce_consumer_deletion` a stream with registered
@@ -407,7 +447,13 @@ impl StreamService {
             StreamCatalogCommand::DeleteWithoutConsumers { name: name.clone() }
         };
         match self.catalog_write(command).await? {
-            StreamCatalogReply::Deleted => Ok(()),
+            StreamCatalogReply::Deleted => {
+                self.catalog_cache.forget(name);
+                // Copies of the deleted incarnation expire before the delete is
+                // acknowledged.
+                self.outlast_leases().await;
+                Ok(())
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -661,7 +707,7 @@ impl StreamService {
         batch: bool,
     ) -> Result<Vec<Result<PutResult>>> {
         let hashes = check_entries(&entries, batch)?;
-        let mut record = self.stream(name).await?;
+        let mut record = self.stream_cached(name).await?;
         let incarnation = record.incarnation;
         let mut outcomes: Vec<Option<Result<PutResult>>> = vec![None; entries.len()];
         let mut waiting: Vec<usize> = (0..entries.len()).collect();
@@ -777,7 +823,11 @@ impl StreamService {
         shard: &str,
         start: IteratorStart,
     ) -> Result<String> {
-        let record = self.stream(name).await?;
+        let mut record = self.stream_cached(name).await?;
+        if shard_named(&record, shard).is_err() {
+            // Perhaps a shard newer than the copy.
+            record = self.stream(name).await?;
+        }
         let shard = shard_named(&record, shard)?;
         let position = self
             .start_position(&record, shard, start, "GetShardIterator")
@@ -948,7 +998,11 @@ impl StreamService {
             ))
             .into());
         }
-        let record = self.incarnation(&it.stream, it.incarnation).await?;
+        let mut record = self.stream_cached(&it.stream).await?;
+        if record.incarnation != it.incarnation || record.shard(it.shard).is_err() {
+            // The copy may predate the iterator's incarnation or shard: ask the catalog.
+            record = self.incarnation(&it.stream, it.incarnation).await?;
+        }
         let shard = record.shard(it.shard)?.clone();
         let log = Self::log_of(&record, shard.id);
         let enforce = self.settings.enforce_shard_throughput;
@@ -974,6 +1028,8 @@ impl StreamService {
         };
         let at_end = page.log.closed_at.is_some_and(|last| page.next > last);
         let (next_iterator, child_shards) = if at_end {
+            // The children must be those the catalog recorded; the copy may predate them.
+            let record = self.incarnation(&it.stream, it.incarnation).await?;
             let children = record
                 .children_of(shard.id)
                 .into_iter()

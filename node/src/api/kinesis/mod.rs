@@ -60,6 +60,8 @@ const NOT_SERVED: [&str; 12] = [
 /// A successful answer: one JSON document, or SubscribeToShard's event stream.
 enum Answer {
     Json(Value),
+    /// JSON text rendered by the operation itself (GetRecords, `wire::get_records_body`).
+    JsonText(Vec<u8>),
     Streamed(Response),
 }
 
@@ -94,6 +96,7 @@ impl KinesisApi {
         let id = crate::queue::service::random_uuid();
         match self.serve(req, &id).await {
             Ok(Answer::Json(value)) => aws_json::ok_response(&value, errors::CONTENT_TYPE, &id),
+            Ok(Answer::JsonText(text)) => aws_json::ok_json_text(text, errors::CONTENT_TYPE, &id),
             Ok(Answer::Streamed(resp)) => resp,
             Err(e) => {
                 if e.status >= 500 {
@@ -118,6 +121,10 @@ impl KinesisApi {
                 subscribe::subscribe(&self.service, &self.subscriptions, parse(&call.body)?)
                     .await?;
             return Ok(Answer::Streamed(subscribe::response(subscription, id)));
+        }
+        if call.operation == "GetRecords" {
+            let page = records::get_records(&self.service, parse(&call.body)?).await?;
+            return Ok(Answer::JsonText(page));
         }
         self.dispatch(&call.operation, &call.body)
             .await
@@ -169,7 +176,6 @@ impl KinesisApi {
             "PutRecord" => records::put_record(s, parse(body)?).await,
             "PutRecords" => records::put_records(s, parse(body)?).await,
             "GetShardIterator" => records::get_shard_iterator(s, parse(body)?).await,
-            "GetRecords" => records::get_records(s, parse(body)?).await,
             "RegisterStreamConsumer" => consumers::register(s, parse(body)?).await,
             "DescribeStreamConsumer" => consumers::describe(s, parse(body)?).await,
             "ListStreamConsumers" => consumers::list(s, parse(body)?).await,

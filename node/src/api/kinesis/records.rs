@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::errors::KinesisError;
 use super::wire::{
-    child_shard_json, data_of, millis_of, record_json, required, stream_of, GetRecordsInput,
+    data_of, get_records_body, millis_of, required, stream_of, GetRecordsInput,
     GetShardIteratorInput, PutRecordInput, PutRecordsInput,
 };
 use crate::stream::model::{StreamError, MAX_GET_RECORDS};
@@ -120,7 +120,11 @@ pub async fn get_shard_iterator(s: &StreamService, input: GetShardIteratorInput)
     Ok(json!({ "ShardIterator": iterator }))
 }
 
-pub async fn get_records(s: &StreamService, input: GetRecordsInput) -> Reply {
+/// GetRecords, answered as JSON text (`wire::get_records_body`).
+pub async fn get_records(
+    s: &StreamService,
+    input: GetRecordsInput,
+) -> Result<Vec<u8>, KinesisError> {
     let token = required("shardIterator", input.shard_iterator)?;
     let limit = super::wire::int_in("limit", input.limit, 1, i64::from(MAX_GET_RECORDS))?;
     let stream = match &input.stream_arn {
@@ -128,15 +132,5 @@ pub async fn get_records(s: &StreamService, input: GetRecordsInput) -> Reply {
         None => None,
     };
     let page = s.get_records(&token, limit, stream.as_ref()).await?;
-    let mut out = json!({
-        "Records": page.records.iter().map(record_json).collect::<Vec<_>>(),
-        "MillisBehindLatest": page.millis_behind_latest,
-    });
-    if let Some(next) = page.next_iterator {
-        out["NextShardIterator"] = json!(next);
-    }
-    if let Some(children) = page.child_shards {
-        out["ChildShards"] = json!(children.iter().map(child_shard_json).collect::<Vec<_>>());
-    }
-    Ok(out)
+    Ok(get_records_body(&page))
 }

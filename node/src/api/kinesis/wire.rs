@@ -14,6 +14,7 @@ use super::errors::KinesisError;
 use crate::stream::catalog::{ShardRecord, StreamRecord};
 use crate::stream::log::ReadRecord;
 use crate::stream::model::{StreamError, StreamName, ACCOUNT_ID, REGION};
+use crate::stream::service::RecordsPage;
 
 /// Parse a request body: a JSON object of the operation's shape (an operation without
 /// input still takes `{}`, as every SDK sends).
@@ -23,11 +24,15 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, KinesisError> {
             "The request body is not a JSON object of this operation's shape: {e}"
         ))
     };
-    let value: Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
-    if !value.is_object() {
-        return Err(bad(format!("found {value}")));
+    // Straight into the operation's types (no `Value` tree in between: a PutRecords body
+    // is up to 10 MB). serde would also take a JSON array for a struct, so the body must
+    // open an object; whether it is valid JSON is the deserializer's to say.
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) => return Err(bad("the body is not a JSON object".into())),
+        None => return Err(bad("the body is empty".into())),
     }
-    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+    serde_json::from_slice(body).map_err(|e| bad(e.to_string()))
 }
 
 /// A time as AWS JSON 1.1 writes it: epoch seconds, fractional.
@@ -382,6 +387,72 @@ pub fn child_shard_json(s: &ShardRecord) -> Value {
     })
 }
 
+/// GetRecords' answer as JSON text, written straight into one buffer: the same document
+/// as building a `Value` per record and rendering it (a unit test holds the two equal),
+/// without a map, a base64 `String` and an escape scan per record. Base64 never needs
+/// escaping; partition keys and iterators go through serde_json's string escaping.
+pub fn get_records_body(page: &RecordsPage) -> Vec<u8> {
+    let record_bytes: usize = page
+        .records
+        .iter()
+        .map(|r| r.record.data.len().div_ceil(3) * 4 + r.record.partition_key.len() + 160)
+        .sum();
+    let mut out = Vec::with_capacity(record_bytes + 1024);
+    out.extend_from_slice(b"{\"Records\":[");
+    for (i, r) in page.records.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"SequenceNumber\":\"");
+        r.sequence.render_into(&mut out);
+        out.extend_from_slice(b"\",\"ApproximateArrivalTimestamp\":");
+        write_json(&mut out, &(r.record.arrival_ms as f64 / 1000.0));
+        out.extend_from_slice(b",\"Data\":\"");
+        base64_into(&mut out, &r.record.data);
+        out.extend_from_slice(b"\",\"PartitionKey\":");
+        write_json(&mut out, r.record.partition_key.as_str());
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],\"MillisBehindLatest\":");
+    write_json(&mut out, &page.millis_behind_latest);
+    if let Some(next) = &page.next_iterator {
+        out.extend_from_slice(b",\"NextShardIterator\":");
+        write_json(&mut out, next.as_str());
+    }
+    if let Some(children) = &page.child_shards {
+        out.extend_from_slice(b",\"ChildShards\":");
+        let children: Vec<Value> = children.iter().map(child_shard_json).collect();
+        write_json(&mut out, &children);
+    }
+    out.push(b'}');
+    out
+}
+
+/// Append `value`'s JSON text (a number, an escaped string, a small tree).
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Writing to a Vec cannot fail, and these values (numbers, strings, `Value`s) always
+    // serialize; should it ever fail, the field renders as null rather than as half a value.
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.truncate(start);
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// Append `data` in standard base64 (with padding).
+fn base64_into(out: &mut Vec<u8>, data: &[u8]) {
+    let start = out.len();
+    let len = base64::encoded_len(data.len(), true).unwrap_or(0);
+    out.resize(start + len, 0);
+    match STANDARD.encode_slice(data, &mut out[start..]) {
+        Ok(written) => out.truncate(start + written),
+        Err(_) => {
+            out.truncate(start);
+            out.extend_from_slice(STANDARD.encode(data).as_bytes());
+        }
+    }
+}
+
 pub fn record_json(r: &ReadRecord) -> Value {
     json!({
         "SequenceNumber": r.sequence.render(),
@@ -450,6 +521,69 @@ mod tests {
             "ValidationException"
         );
         assert_eq!(int_in("limit", Some(10), 1, 10).unwrap(), Some(10));
+    }
+
+    #[test]
+    fn get_records_text_is_the_document_the_value_tree_renders() {
+        use crate::stream::log::StoredRecord;
+        use crate::stream::model::{HashRange, SequenceNumber, ShardId};
+        let rec = |position, key: &str, data: &[u8], arrival_ms| ReadRecord {
+            sequence: SequenceNumber { shard: 3, position },
+            record: StoredRecord {
+                partition_key: key.into(),
+                data: data.to_vec(),
+                arrival_ms,
+            },
+        };
+        let child = ShardRecord {
+            id: ShardId(4),
+            range: HashRange { start: 0, end: 99 },
+            parent: Some(ShardId(3)),
+            adjacent_parent: None,
+            created_ms: 5,
+            ending: None,
+            closed_ms: None,
+        };
+        let pages = [
+            RecordsPage {
+                records: vec![
+                    rec(1, "k", b"", 1_000),
+                    rec(
+                        2,
+                        "quote\" back\\ ctl\u{1} \u{e9}\u{1F600}",
+                        b"\x00\xff\x10ab",
+                        1_700_000_000_123,
+                    ),
+                    rec(u64::MAX, "k", &[7; 1025], 1),
+                ],
+                next_iterator: Some("AAA+/=\"".into()),
+                millis_behind_latest: 42,
+                child_shards: None,
+            },
+            RecordsPage {
+                records: vec![],
+                next_iterator: None,
+                millis_behind_latest: 0,
+                child_shards: Some(vec![child]),
+            },
+        ];
+        for page in &pages {
+            let mut tree = json!({
+                "Records": page.records.iter().map(record_json).collect::<Vec<_>>(),
+                "MillisBehindLatest": page.millis_behind_latest,
+            });
+            if let Some(next) = &page.next_iterator {
+                tree["NextShardIterator"] = json!(next);
+            }
+            if let Some(children) = &page.child_shards {
+                tree["ChildShards"] =
+                    json!(children.iter().map(child_shard_json).collect::<Vec<_>>());
+            }
+            let text = get_records_body(page);
+            // The same members with the same values (numbers too: `1.0` stays a float).
+            let parsed: Value = serde_json::from_slice(&text).unwrap();
+            assert_eq!(parsed, tree);
+        }
     }
 
     #[test]
