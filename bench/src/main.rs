@@ -21,6 +21,12 @@
 //! (shards, batch, producers) runs a PutRecords ingest phase on a fresh stream and reads
 //! it all back from TRIM_HORIZON with one reader per shard, and for each shard count
 //! measures put -> get latency with readers polling LATEST.
+//!
+//! `stratus-bench quorum` first measures the limits a quorum commit runs into (the disk's
+//! fsync latency, a loopback TCP round trip, a gRPC round trip), then for each number of
+//! commits in flight runs closed-loop `Db::put`s on a fresh volume (and one phase of
+//! multi-key `mput`s) beside Raft KV puts at the same concurrency; with `--spawn` it
+//! starts its own cluster and repeats the phases with nodes stopped (see `quorum_run`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +49,8 @@ use stratus_bench::s3::{self, S3PhaseSpec, S3Target};
 use stratus_bench::sdk::AwsCredentials;
 use stratus_bench::sqs::{self, QueueType, SqsPhaseSpec, SqsTarget};
 use stratus_client::{parse_endpoint_list, DEFAULT_ENDPOINT};
+
+mod quorum_run;
 
 /// The HTTP edge (S3, SQS and Kinesis) of a node started with the default HTTP port.
 const DEFAULT_EDGE_ENDPOINT: &str = "http://127.0.0.1:4566";
@@ -79,6 +87,10 @@ enum Scenario {
     /// and producers, and put -> get latency with readers polling LATEST, after measuring
     /// fsync, loopback TCP and (with --kv-endpoint) Raft KV puts.
     Kinesis(KinesisArgs),
+    /// Quorum storage: commit throughput and latency (1, 16, 64 in flight; 4-key mputs)
+    /// beside fsync, loopback and gRPC round trips and Raft KV puts; with --spawn also
+    /// with one node stopped, one node flapping, and two nodes of two zones stopped.
+    Quorum(quorum_run::QuorumArgs),
 }
 
 /// The Kinesis goals (issue 6), in 10^6 bytes per second.
@@ -665,6 +677,7 @@ fn main() -> ExitCode {
             Scenario::S3(args) => run_s3(args).await,
             Scenario::Sqs(args) => run_sqs(args).await,
             Scenario::Kinesis(args) => run_kinesis(args).await,
+            Scenario::Quorum(args) => quorum_run::run_quorum(args).await,
         }
     });
     match result {

@@ -804,7 +804,31 @@ pub struct RatioReport {
 pub enum Goal {
     AtLeast(f64),
     Below(f64),
+    /// At or under the value.
+    AtMost(f64),
     None,
+}
+
+impl Goal {
+    /// Whether `ratio` meets the goal (`None` for a ratio without one).
+    pub fn met(&self, ratio: f64) -> Option<bool> {
+        match *self {
+            Goal::AtLeast(g) => Some(ratio >= g),
+            Goal::Below(g) => Some(ratio < g),
+            Goal::AtMost(g) => Some(ratio <= g),
+            Goal::None => None,
+        }
+    }
+
+    /// The goal as text (`">= 0.5"`, `"< 1"`, `"<= 1.5"`).
+    pub fn text(&self) -> Option<String> {
+        match *self {
+            Goal::AtLeast(g) => Some(format!(">= {g}")),
+            Goal::Below(g) => Some(format!("< {g}")),
+            Goal::AtMost(g) => Some(format!("<= {g}")),
+            Goal::None => None,
+        }
+    }
 }
 
 impl RatioReport {
@@ -817,16 +841,8 @@ impl RatioReport {
         goal: Goal,
     ) -> Self {
         let ratio = (limit_mb_per_s > 0.0).then(|| mb_per_s / limit_mb_per_s);
-        let met = ratio.and_then(|r| match goal {
-            Goal::AtLeast(g) => Some(r >= g),
-            Goal::Below(g) => Some(r < g),
-            Goal::None => None,
-        });
-        let goal_text = match goal {
-            Goal::AtLeast(g) => Some(format!(">= {g}")),
-            Goal::Below(g) => Some(format!("< {g}")),
-            Goal::None => None,
-        };
+        let met = ratio.and_then(|r| goal.met(r));
+        let goal_text = goal.text();
         Self {
             bench: "ratio",
             name,
@@ -875,6 +891,215 @@ fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
         fields.next()?.ok()?,
         fields.next()?.ok()?,
     ])
+}
+
+/// `{"bench":"limit","name":"loopback_rtt"|"grpc_rtt",...}`: a round-trip latency limit
+/// measured in the same run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RttLimitReport {
+    pub bench: &'static str,
+    pub name: &'static str,
+    /// What one round trip is (`64-byte echo on one TCP connection`, ...).
+    pub what: String,
+    pub samples: usize,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+}
+
+impl RttLimitReport {
+    pub fn new(name: &'static str, what: impl Into<String>, samples: Vec<Duration>) -> Self {
+        let count = samples.len();
+        let summary = LatencySummary::from_samples(samples);
+        Self {
+            bench: "limit",
+            name,
+            what: what.into(),
+            samples: count,
+            p50_ms: summary.map(|s| round(s.p50_ms, 4)),
+            p99_ms: summary.map(|s| round(s.p99_ms, 4)),
+            p999_ms: summary.map(|s| round(s.p999_ms, 4)),
+            max_ms: summary.map(|s| round(s.max_ms, 4)),
+        }
+    }
+}
+
+/// What was slowed during a quorum-scenario phase.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SlowdownInfo {
+    /// `healthy`, `paused`, `flapping` or `paused_two_zones`.
+    pub slowdown: &'static str,
+    /// Node ids stopped (SIGSTOP) during the phase, and their zones.
+    pub slowed_nodes: Vec<u64>,
+    pub slowed_zones: Vec<String>,
+    /// Share of the phase the slowed nodes were stopped (1 for paused, 0 for healthy).
+    pub stopped_fraction: f64,
+    /// Flapping: one stop lasts this long, once every `cycle_period_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cycle_period_ms: Option<u64>,
+    /// SIGSTOPs sent during the phase.
+    pub stops_sent: u64,
+    /// Whether a slowed node led the meta group when the phase began.
+    pub slowed_leads_meta: bool,
+    /// Data groups a slowed node led when the phase began (Raft KV keys in them wait for
+    /// that leader, or for an election).
+    pub slowed_lead_data_groups: Vec<u64>,
+}
+
+/// Resources a quorum-scenario phase used, when measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PhaseCost {
+    pub client_cpu_s: Option<f64>,
+    pub server_cpu_s: Option<f64>,
+    pub syncs: Option<crate::quorum::SyncCounts>,
+}
+
+/// `{"bench":"quorum_put"|"quorum_mput"|"quorum_kv_put",...}`: one closed-loop phase of
+/// the quorum scenario (the last is the Raft KV peer measured in the same run and
+/// condition).
+#[derive(Debug, Clone, Serialize)]
+pub struct QuorumPhaseReport {
+    pub bench: &'static str,
+    #[serde(flatten)]
+    pub slowdown: SlowdownInfo,
+    /// Commits (requests) in flight: one per client task.
+    pub in_flight: usize,
+    pub keys_per_commit: usize,
+    pub value_bytes: usize,
+    pub duration_s: f64,
+    /// Successful commits.
+    pub ops: u64,
+    pub ops_per_s: f64,
+    pub keys_per_s: f64,
+    pub mean_ms: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    pub errors: u64,
+    /// Errors whose outcome is unknown (may still be applied).
+    pub unknown: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_sample: Option<String>,
+    /// This process's CPU per successful commit (the writer library and the load loop).
+    pub client_cpu_ms_per_op: Option<f64>,
+    /// CPU of all the nodes together per successful commit (spawned clusters only).
+    pub server_cpu_ms_per_op: Option<f64>,
+    /// fsync + fdatasync calls of all the nodes in the phase, and per successful commit.
+    pub syncs: Option<u64>,
+    pub syncs_per_op: Option<f64>,
+}
+
+/// The raw numbers of one phase, whichever system ran it.
+#[derive(Debug, Clone, Copy)]
+pub struct PhaseNumbers<'a> {
+    pub latencies: &'a [Duration],
+    pub ops: u64,
+    pub errors: u64,
+    pub unknown: u64,
+    pub elapsed: Duration,
+}
+
+impl QuorumPhaseReport {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        bench: &'static str,
+        slowdown: SlowdownInfo,
+        in_flight: usize,
+        keys_per_commit: usize,
+        value_bytes: usize,
+        numbers: PhaseNumbers<'_>,
+        error_sample: Option<String>,
+        cost: PhaseCost,
+    ) -> Self {
+        let summary = LatencySummary::from_samples(numbers.latencies.to_vec());
+        let ops = numbers.ops as f64;
+        let per_op = |seconds: Option<f64>| {
+            seconds
+                .filter(|_| numbers.ops > 0)
+                .map(|s| round(s * 1000.0 / ops, 4))
+        };
+        Self {
+            bench,
+            slowdown,
+            in_flight,
+            keys_per_commit,
+            value_bytes,
+            duration_s: round(numbers.elapsed.as_secs_f64(), 3),
+            ops: numbers.ops,
+            ops_per_s: round(rate(ops, numbers.elapsed), 1),
+            keys_per_s: round(rate(ops * keys_per_commit as f64, numbers.elapsed), 1),
+            mean_ms: summary.map(|s| round(s.mean_ms, 3)),
+            p50_ms: summary.map(|s| round(s.p50_ms, 3)),
+            p99_ms: summary.map(|s| round(s.p99_ms, 3)),
+            p999_ms: summary.map(|s| round(s.p999_ms, 3)),
+            max_ms: summary.map(|s| round(s.max_ms, 3)),
+            errors: numbers.errors,
+            unknown: numbers.unknown,
+            error_sample,
+            client_cpu_ms_per_op: per_op(cost.client_cpu_s),
+            server_cpu_ms_per_op: per_op(cost.server_cpu_s),
+            syncs: cost.syncs.map(|s| s.total()),
+            syncs_per_op: cost
+                .syncs
+                .filter(|_| numbers.ops > 0)
+                .map(|s| round(s.total() as f64 / ops, 3)),
+        }
+    }
+}
+
+/// `{"bench":"ratio","name":...}` of the quorum scenario: a latency or rate against a
+/// limit or a baseline of the same run, and its goal.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuorumRatioReport {
+    pub bench: &'static str,
+    /// `p50_vs_fsync_plus_rtt`, `p99_vs_healthy`, `kv_p99_vs_healthy`, `p50_vs_kv`,
+    /// `p99_vs_kv` or `ops_vs_kv`.
+    pub name: &'static str,
+    /// The phase measured (`quorum_put`, ...).
+    pub phase: &'static str,
+    pub slowdown: &'static str,
+    pub in_flight: usize,
+    pub value: f64,
+    pub baseline: f64,
+    /// What `baseline` is (`fsync p50 + loopback rtt p50`, `healthy p99`, ...).
+    pub baseline_is: String,
+    /// `value / baseline`.
+    pub ratio: Option<f64>,
+    pub goal: Option<String>,
+    pub met: Option<bool>,
+}
+
+impl QuorumRatioReport {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: &'static str,
+        phase: &'static str,
+        slowdown: &'static str,
+        in_flight: usize,
+        value: f64,
+        baseline: f64,
+        baseline_is: impl Into<String>,
+        goal: Goal,
+    ) -> Self {
+        let ratio = (baseline > 0.0).then(|| value / baseline);
+        Self {
+            bench: "ratio",
+            name,
+            phase,
+            slowdown,
+            in_flight,
+            value: round(value, 3),
+            baseline: round(baseline, 3),
+            baseline_is: baseline_is.into(),
+            ratio: ratio.map(|r| round(r, 3)),
+            goal: goal.text(),
+            met: ratio.and_then(|r| goal.met(r)),
+        }
+    }
 }
 
 /// Writes `line` as one JSON line to stdout and flushes it, so results appear as they come.
@@ -1149,6 +1374,89 @@ mod tests {
         assert_eq!((none.ratio, none.met), (None, None));
         let info = RatioReport::new("put_vs_disk", 64, 16, 600.0, 1200.0, Goal::None);
         assert_eq!((info.ratio, info.goal, info.met), (Some(0.5), None, None));
+    }
+
+    #[test]
+    fn quorum_lines() {
+        let latencies: Vec<Duration> = [2, 4, 6, 8]
+            .iter()
+            .map(|&v| Duration::from_millis(v))
+            .collect();
+        let numbers = PhaseNumbers {
+            latencies: &latencies,
+            ops: 4,
+            errors: 1,
+            unknown: 1,
+            elapsed: Duration::from_secs(2),
+        };
+        let cost = PhaseCost {
+            client_cpu_s: Some(0.004),
+            server_cpu_s: None,
+            syncs: Some(crate::quorum::SyncCounts {
+                fsync: 2,
+                fdatasync: 10,
+            }),
+        };
+        let slowdown = SlowdownInfo {
+            slowdown: "paused",
+            slowed_nodes: vec![3],
+            stopped_fraction: 1.0,
+            ..SlowdownInfo::default()
+        };
+        let json = serde_json::to_value(QuorumPhaseReport::new(
+            "quorum_mput",
+            slowdown,
+            16,
+            4,
+            100,
+            numbers,
+            Some("boom".into()),
+            cost,
+        ))
+        .unwrap();
+        assert_eq!(json["bench"], "quorum_mput");
+        assert_eq!(json["slowdown"], "paused");
+        assert_eq!(json["slowed_nodes"][0], 3);
+        assert!(json.get("stop_ms").is_none());
+        assert_eq!(json["ops_per_s"], 2.0);
+        assert_eq!(json["keys_per_s"], 8.0);
+        assert_eq!(json["p50_ms"], 4.0);
+        assert_eq!(json["p99_ms"], 8.0);
+        assert_eq!(json["unknown"], 1);
+        assert_eq!(json["client_cpu_ms_per_op"], 1.0);
+        assert!(json["server_cpu_ms_per_op"].is_null());
+        assert_eq!(json["syncs"], 12);
+        assert_eq!(json["syncs_per_op"], 3.0);
+
+        let ratio = QuorumRatioReport::new(
+            "p99_vs_healthy",
+            "quorum_put",
+            "paused",
+            64,
+            6.0,
+            4.0,
+            "healthy p99",
+            Goal::AtMost(1.5),
+        );
+        assert_eq!((ratio.ratio, ratio.met), (Some(1.5), Some(true)));
+        assert_eq!(ratio.goal.as_deref(), Some("<= 1.5"));
+        let none = QuorumRatioReport::new(
+            "p50_vs_kv",
+            "quorum_put",
+            "healthy",
+            1,
+            1.0,
+            0.0,
+            "kv",
+            Goal::None,
+        );
+        assert_eq!((none.ratio, none.met, none.goal), (None, None, None));
+
+        let rtt = RttLimitReport::new("loopback_rtt", "echo", latencies.clone());
+        assert_eq!((rtt.samples, rtt.p50_ms), (4, Some(4.0)));
+        assert!(RttLimitReport::new("grpc_rtt", "x", Vec::new())
+            .p50_ms
+            .is_none());
     }
 
     #[test]
