@@ -35,6 +35,20 @@ fn put(page: u64, key: &str, value: &str) -> MiniTransaction {
     mtx
 }
 
+/// One mini-transaction putting `value` under `k0` on page 0 and `k1` on page 1 (two PGs
+/// when the volume has two).
+fn put_pair(k0: &str, k1: &str, value: &str) -> MiniTransaction {
+    let mut mtx = put(0, k0, value);
+    mtx.push(
+        1,
+        vec![PageOp::Put {
+            key: k1.as_bytes().to_vec(),
+            value: value.as_bytes().to_vec(),
+        }],
+    );
+    mtx
+}
+
 async fn value(w: &VolumeWriter, page: u64, key: &str) -> Option<String> {
     let entries = w.read_page(page).await.unwrap();
     lookup(&entries, key.as_bytes()).map(|v| String::from_utf8(v).unwrap())
@@ -210,42 +224,14 @@ async fn recovery_keeps_acknowledged_commits_and_voids_a_half_written_one() {
     let cluster = FakeCluster::new(2, 4);
     let transport = cluster.transport();
     let w = open(&cluster, &transport).await;
-    let mut mtx = MiniTransaction::new();
-    mtx.push(
-        0,
-        vec![PageOp::Put {
-            key: b"x".to_vec(),
-            value: b"1".to_vec(),
-        }],
-    );
-    mtx.push(
-        1,
-        vec![PageOp::Put {
-            key: b"y".to_vec(),
-            value: b"1".to_vec(),
-        }],
-    );
+    let mtx = put_pair("x", "y", "1");
     w.commit(mtx).await.unwrap();
     // A second mini-transaction whose first record reaches PG 0's segments but whose
     // CPL (PG 1) reaches only node 1: then the writer crashes.
     for node in 2..=6 {
         transport.set_fault(node, Some(Fault::Down));
     }
-    let mut mtx = MiniTransaction::new();
-    mtx.push(
-        0,
-        vec![PageOp::Put {
-            key: b"x".to_vec(),
-            value: b"2".to_vec(),
-        }],
-    );
-    mtx.push(
-        1,
-        vec![PageOp::Put {
-            key: b"y".to_vec(),
-            value: b"2".to_vec(),
-        }],
-    );
+    let mtx = put_pair("x", "y", "2");
     let w = Arc::new(w);
     let stuck = {
         let w = w.clone();
@@ -391,21 +377,7 @@ async fn recovery_with_its_durable_point_at_the_floor_and_a_partial_mtx_above_it
     for node in 2..=6 {
         transport.set_fault(node, Some(Fault::Down));
     }
-    let mut mtx = MiniTransaction::new();
-    mtx.push(
-        0,
-        vec![PageOp::Put {
-            key: b"a".to_vec(),
-            value: b"2".to_vec(),
-        }],
-    );
-    mtx.push(
-        1,
-        vec![PageOp::Put {
-            key: b"b".to_vec(),
-            value: b"2".to_vec(),
-        }],
-    );
+    let mtx = put_pair("a", "b", "2");
     let w = Arc::new(w);
     let stuck = {
         let w = w.clone();

@@ -7,6 +7,7 @@
 //! filter, sealed like iterators (`iterator::TokenKey`) and valid for five minutes, as
 //! Kinesis's are; a ListStreams NextToken names the last stream listed.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::catalog::{ShardRecord, StreamRecord};
@@ -83,9 +84,7 @@ pub struct ListShardsToken {
 
 impl ListShardsToken {
     pub fn encode(&self, key: &TokenKey) -> String {
-        let mut p = vec![KIND_LIST_SHARDS];
-        p.extend_from_slice(&crate::raft::codec::encode(self));
-        key.seal(&p)
+        seal_token(KIND_LIST_SHARDS, self, key)
     }
 
     pub fn decode(
@@ -93,22 +92,47 @@ impl ListShardsToken {
         key: &TokenKey,
         now_ms: u64,
     ) -> Result<ListShardsToken, StreamError> {
-        let invalid = || StreamError::invalid(format!("Invalid NextToken {token}"));
-        let p = key.open(token).ok_or_else(invalid)?;
-        let (&[kind], rest) = p.split_first_chunk::<1>().ok_or_else(invalid)?;
-        if kind != KIND_LIST_SHARDS {
-            return Err(invalid());
-        }
-        let t: ListShardsToken = crate::raft::codec::decode(rest).map_err(|_| invalid())?;
-        if now_ms > t.issued_ms.saturating_add(LIST_TOKEN_TTL_MS) {
-            return Err(StreamError::ExpiredNextToken(format!(
-                "The timestamp of the NextToken ({}) is more than {} seconds old.",
-                t.issued_ms,
-                LIST_TOKEN_TTL_MS / 1000
-            )));
-        }
-        Ok(t)
+        open_token(
+            token,
+            KIND_LIST_SHARDS,
+            key,
+            now_ms,
+            |t: &ListShardsToken| t.issued_ms,
+        )
     }
+}
+
+/// Seals `value` as a NextToken of `kind` (a listing's position, opaque to clients).
+fn seal_token<T: Serialize>(kind: u8, value: &T, key: &TokenKey) -> String {
+    let mut p = vec![kind];
+    p.extend_from_slice(&crate::raft::codec::encode(value));
+    key.seal(&p)
+}
+
+/// Opens a NextToken of `kind`: refused as invalid when it was not sealed by this
+/// cluster for this kind, as expired when issued more than [`LIST_TOKEN_TTL_MS`] ago.
+fn open_token<T: DeserializeOwned>(
+    token: &str,
+    kind: u8,
+    key: &TokenKey,
+    now_ms: u64,
+    issued_ms: impl Fn(&T) -> u64,
+) -> Result<T, StreamError> {
+    let invalid = || StreamError::invalid(format!("Invalid NextToken {token}"));
+    let p = key.open(token).ok_or_else(invalid)?;
+    let (&[sealed_kind], rest) = p.split_first_chunk::<1>().ok_or_else(invalid)?;
+    if sealed_kind != kind {
+        return Err(invalid());
+    }
+    let t: T = crate::raft::codec::decode(rest).map_err(|_| invalid())?;
+    let issued = issued_ms(&t);
+    if now_ms > issued.saturating_add(LIST_TOKEN_TTL_MS) {
+        return Err(StreamError::ExpiredNextToken(format!(
+            "The timestamp of the NextToken ({issued}) is more than {} seconds old.",
+            LIST_TOKEN_TTL_MS / 1000
+        )));
+    }
+    Ok(t)
 }
 
 /// A ListStreams NextToken: the last stream listed.
@@ -130,9 +154,7 @@ pub struct ListConsumersToken {
 
 impl ListConsumersToken {
     pub fn encode(&self, key: &TokenKey) -> String {
-        let mut p = vec![KIND_LIST_CONSUMERS];
-        p.extend_from_slice(&crate::raft::codec::encode(self));
-        key.seal(&p)
+        seal_token(KIND_LIST_CONSUMERS, self, key)
     }
 
     pub fn decode(
@@ -140,21 +162,13 @@ impl ListConsumersToken {
         key: &TokenKey,
         now_ms: u64,
     ) -> Result<ListConsumersToken, StreamError> {
-        let invalid = || StreamError::invalid(format!("Invalid NextToken {token}"));
-        let p = key.open(token).ok_or_else(invalid)?;
-        let (&[kind], rest) = p.split_first_chunk::<1>().ok_or_else(invalid)?;
-        if kind != KIND_LIST_CONSUMERS {
-            return Err(invalid());
-        }
-        let t: ListConsumersToken = crate::raft::codec::decode(rest).map_err(|_| invalid())?;
-        if now_ms > t.issued_ms.saturating_add(LIST_TOKEN_TTL_MS) {
-            return Err(StreamError::ExpiredNextToken(format!(
-                "The timestamp of the NextToken ({}) is more than {} seconds old.",
-                t.issued_ms,
-                LIST_TOKEN_TTL_MS / 1000
-            )));
-        }
-        Ok(t)
+        open_token(
+            token,
+            KIND_LIST_CONSUMERS,
+            key,
+            now_ms,
+            |t: &ListConsumersToken| t.issued_ms,
+        )
     }
 }
 
