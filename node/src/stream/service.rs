@@ -372,8 +372,12 @@ impl StreamService {
     // ---- shard logs, in data groups ----
 
     async fn shard_write(&self, log: &ShardLogId, command: StreamCommand) -> Result<StreamReply> {
+        self.group_write(self.group_of(log), command).await
+    }
+
+    async fn group_write(&self, group: GroupId, command: StreamCommand) -> Result<StreamReply> {
         let envelope = codec::encode(&DataCommand::Stream(Box::new(command)));
-        let bytes = self.router.write(self.group_of(log), envelope).await?;
+        let bytes = self.router.write(group, envelope).await?;
         codec::decode(&bytes).map_err(ServiceError::Internal)
     }
 
@@ -684,7 +688,8 @@ impl StreamService {
     // ---- records ----
 
     /// PutRecords: one outcome per entry, in order. Entries are checked first (a bad one
-    /// fails the request); then each shard's entries are one command, sent concurrently.
+    /// fails the request); then each data group gets one command carrying the entries of
+    /// every shard it holds (`AppendMany`, or `Append` for one shard), sent concurrently.
     pub async fn put_records(
         &self,
         name: &StreamName,
@@ -727,23 +732,64 @@ impl StreamService {
                     }
                 }
             }
-            let puts = by_shard.into_iter().map(|(shard, idx)| {
-                let log = Self::log_of(&record, shard);
-                let records = idx
-                    .iter()
+            // One command per data group, carrying the appends of every shard it holds:
+            // a Raft command's fixed cost then falls on groups, not shards.
+            let mut by_group: BTreeMap<GroupId, Vec<(ShardId, Vec<usize>)>> = BTreeMap::new();
+            for (shard, idx) in by_shard {
+                let group = self.group_of(&Self::log_of(&record, shard));
+                by_group.entry(group).or_default().push((shard, idx));
+            }
+            let enforce_limits = self.settings.enforce_shard_throughput;
+            let records_of = |idx: &[usize]| -> Vec<NewRecord> {
+                idx.iter()
                     .map(|&i| NewRecord {
                         partition_key: entries[i].partition_key.clone(),
                         data: entries[i].data.clone(),
                     })
-                    .collect();
-                let command = StreamCommand::Append {
-                    log: log.clone(),
-                    records,
-                    enforce_limits: self.settings.enforce_shard_throughput,
-                };
-                async move { (shard, idx, self.shard_write(&log, command).await) }
+                    .collect()
+            };
+            let puts = by_group.into_iter().map(|(group, shards)| {
+                let record = &record;
+                async move {
+                    if let [(shard, idx)] = &shards[..] {
+                        let command = StreamCommand::Append {
+                            log: Self::log_of(record, *shard),
+                            records: records_of(idx),
+                            enforce_limits,
+                        };
+                        let reply = self.group_write(group, command).await;
+                        return vec![(*shard, idx.clone(), reply)];
+                    }
+                    let command = StreamCommand::AppendMany {
+                        appends: shards
+                            .iter()
+                            .map(|(shard, idx)| (Self::log_of(record, *shard), records_of(idx)))
+                            .collect(),
+                        enforce_limits,
+                    };
+                    let reply = self.group_write(group, command).await;
+                    // Spread the group's reply over its shards, each as an `Append` reply.
+                    let replies: Vec<Result<StreamReply>> = match reply {
+                        Ok(StreamReply::AppendedMany(outcomes))
+                            if outcomes.len() == shards.len() =>
+                        {
+                            outcomes
+                                .into_iter()
+                                .map(|o| Ok(StreamReply::Appended(o)))
+                                .collect()
+                        }
+                        Ok(other) => vec![Ok(other); shards.len()],
+                        Err(e) => vec![Err(e); shards.len()],
+                    };
+                    shards
+                        .into_iter()
+                        .zip(replies)
+                        .map(|((shard, idx), reply)| (shard, idx, reply))
+                        .collect::<Vec<_>>()
+                }
             });
-            for (shard, idx, reply) in futures::future::join_all(puts).await {
+            let replies = futures::future::join_all(puts).await.into_iter().flatten();
+            for (shard, idx, reply) in replies {
                 match reply {
                     Ok(StreamReply::Appended(AppendOutcome::Appended(results))) => {
                         for (i, r) in idx.into_iter().zip(results) {

@@ -31,6 +31,13 @@ pub enum StreamCommand {
     Trim { log: ShardLogId, before_ms: u64 },
     /// Remove a log whose incarnation is gone from the catalog.
     Drop { log: ShardLogId },
+    /// Appends to several logs of one data group (one PutRecords' shards there), each
+    /// applied as `Append` would be, its outcome independent of the others'. Answered
+    /// with `AppendedMany`, one outcome per append, in order.
+    AppendMany {
+        appends: Vec<(ShardLogId, Vec<NewRecord>)>,
+        enforce_limits: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +46,7 @@ pub enum StreamReply {
     Closed(SequenceNumber),
     Trimmed(usize),
     Dropped { gone: bool },
+    AppendedMany(Vec<AppendOutcome>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +96,15 @@ pub fn apply(
         StreamCommand::Drop { log } => StreamReply::Dropped {
             gone: log::drop_log(txn, &log, REMOVE_BATCH)?,
         },
+        StreamCommand::AppendMany {
+            appends,
+            enforce_limits,
+        } => StreamReply::AppendedMany(
+            appends
+                .into_iter()
+                .map(|(log, records)| log::append(txn, &log, records, ctx.now_ms, enforce_limits))
+                .collect::<Result<_, _>>()?,
+        ),
     })
 }
 
@@ -181,5 +198,72 @@ mod tests {
             apply(&mut st, StreamCommand::Drop { log }, &ctx).unwrap(),
             StreamReply::Dropped { gone: true }
         );
+    }
+
+    #[test]
+    fn append_many_applies_each_log_on_its_own() {
+        let mut st = MemState::default();
+        let log_of = |shard| ShardLogId {
+            stream: StreamName::parse("s").unwrap(),
+            incarnation: 1,
+            shard: ShardId(shard),
+        };
+        let (open, closed) = (log_of(0), log_of(1));
+        let ctx = ApplyContext {
+            log_index: 1,
+            now_ms: 1_000,
+        };
+        let records = |n: usize| {
+            (0..n)
+                .map(|i| NewRecord {
+                    partition_key: format!("k{i}"),
+                    data: vec![b'x'; 10],
+                })
+                .collect::<Vec<_>>()
+        };
+        // One record already in the open log, then the other closed.
+        apply(
+            &mut st,
+            StreamCommand::Append {
+                log: open.clone(),
+                records: records(1),
+                enforce_limits: false,
+            },
+            &ctx,
+        )
+        .unwrap();
+        apply(
+            &mut st,
+            StreamCommand::Close {
+                log: closed.clone(),
+            },
+            &ctx,
+        )
+        .unwrap();
+        let reply = apply(
+            &mut st,
+            StreamCommand::AppendMany {
+                appends: vec![(closed.clone(), records(2)), (open.clone(), records(2))],
+                enforce_limits: true,
+            },
+            &ctx,
+        )
+        .unwrap();
+        let seq = |position| Ok(SequenceNumber { shard: 0, position });
+        assert_eq!(
+            reply,
+            StreamReply::AppendedMany(vec![
+                AppendOutcome::Closed,
+                AppendOutcome::Appended(vec![seq(2), seq(3)]),
+            ])
+        );
+        let StreamQueryReply::Log(l) = read(&st, StreamQuery::Log { log: closed }).unwrap() else {
+            panic!()
+        };
+        assert_eq!(l.next_position, 1);
+        let StreamQueryReply::Log(l) = read(&st, StreamQuery::Log { log: open }).unwrap() else {
+            panic!()
+        };
+        assert_eq!(l.next_position, 4);
     }
 }
