@@ -286,7 +286,7 @@ impl Client {
 
     /// Runs `attempt` against one endpoint after another until it succeeds, fails for
     /// good, or the call deadline passes. See [`crate::retry`] for what is retried.
-    async fn call<T, F, Fut>(&self, kind: OpKind, mut attempt: F) -> Result<T, Error>
+    pub(crate) async fn call<T, F, Fut>(&self, kind: OpKind, mut attempt: F) -> Result<T, Error>
     where
         F: FnMut(Channel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,

@@ -10,21 +10,18 @@
 //! in-memory catalog.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use stratus_proto::cluster::{cluster_client::ClusterClient, StatusRequest};
 use stratus_proto::quorum as pb;
 use stratus_proto::quorum::volumes_client::VolumesClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::Status;
 
 use super::{Epoch, Lsn, QuorumError};
-use crate::config::normalize_endpoint;
-use crate::retry::{classify, with_jitter, Backoff, Disposition, OpKind};
-use crate::{ClientConfig, Error as ClientError};
+use crate::retry::OpKind;
+use crate::{Client, ClientConfig, Error as ClientError};
 
 /// A volume as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,52 +111,19 @@ pub trait CatalogService: Send + Sync {
     fn cluster_name(&self) -> &str;
 }
 
-/// The `Volumes` service of a cluster, over any of its nodes.
+/// The `Volumes` service of a cluster, over any of its nodes (through a [`Client`], so
+/// calls move between endpoints exactly as its own do).
 #[derive(Debug, Clone)]
 pub struct VolumeCatalog {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    config: ClientConfig,
-    cluster: String,
-    nodes: Vec<(String, Channel)>,
-    preferred: AtomicUsize,
+    client: Client,
+    cluster: Arc<str>,
 }
 
 impl VolumeCatalog {
     /// Connects to the cluster and learns its name (from the first node that answers).
     pub async fn connect(config: ClientConfig) -> Result<Self, QuorumError> {
-        if config.endpoints.is_empty() {
-            return Err(ClientError::InvalidEndpoint {
-                endpoint: String::new(),
-                reason: "no endpoint given".to_string(),
-            }
-            .into());
-        }
-        let mut nodes = Vec::with_capacity(config.endpoints.len());
-        for raw in &config.endpoints {
-            let endpoint = normalize_endpoint(raw)?;
-            let channel = Endpoint::from_shared(endpoint.clone())
-                .map_err(|e| ClientError::InvalidEndpoint {
-                    endpoint: raw.clone(),
-                    reason: e.to_string(),
-                })?
-                .connect_timeout(config.connect_timeout)
-                .tcp_nodelay(true)
-                .connect_lazy();
-            nodes.push((endpoint, channel));
-        }
-        let mut catalog = VolumeCatalog {
-            inner: Arc::new(Inner {
-                config,
-                cluster: String::new(),
-                nodes,
-                preferred: AtomicUsize::new(0),
-            }),
-        };
-        let report = catalog
+        let client = Client::with_config(config).await?;
+        let report = client
             .call(OpKind::Read, |channel| async move {
                 Ok(ClusterClient::new(channel)
                     .local_status(StatusRequest {})
@@ -167,20 +131,20 @@ impl VolumeCatalog {
                     .into_inner())
             })
             .await?;
-        if let Some(inner) = Arc::get_mut(&mut catalog.inner) {
-            inner.cluster = report.cluster_name;
-        }
-        Ok(catalog)
+        Ok(VolumeCatalog {
+            client,
+            cluster: report.cluster_name.into(),
+        })
     }
 
     /// The configuration this catalog client runs with.
     pub fn config(&self) -> &ClientConfig {
-        &self.inner.config
+        self.client.config()
     }
 
     pub async fn create(&self, name: &str, spec: VolumeSpec) -> Result<Volume, QuorumError> {
         let request = pb::CreateVolumeRequest {
-            cluster: self.inner.cluster.clone(),
+            cluster: self.cluster.to_string(),
             name: name.to_string(),
             pg_count: spec.pg_count,
             pages_per_pg: spec.pages_per_pg,
@@ -205,9 +169,10 @@ impl VolumeCatalog {
 
     pub async fn list(&self) -> Result<Vec<Volume>, QuorumError> {
         let request = pb::ListVolumesRequest {
-            cluster: self.inner.cluster.clone(),
+            cluster: self.cluster.to_string(),
         };
         let reply = self
+            .client
             .call(OpKind::Read, |channel| {
                 let request = request.clone();
                 async move {
@@ -224,20 +189,21 @@ impl VolumeCatalog {
 
     pub async fn delete(&self, name: &str) -> Result<(), QuorumError> {
         let request = pb::DeleteVolumeRequest {
-            cluster: self.inner.cluster.clone(),
+            cluster: self.cluster.to_string(),
             name: name.to_string(),
         };
-        self.call(OpKind::Write, |channel| {
-            let request = request.clone();
-            async move {
-                Ok(VolumesClient::new(channel)
-                    .delete_volume(request)
-                    .await?
-                    .into_inner())
-            }
-        })
-        .await
-        .map_err(|e| map_error(e, name))?;
+        self.client
+            .call(OpKind::Write, |channel| {
+                let request = request.clone();
+                async move {
+                    Ok(VolumesClient::new(channel)
+                        .delete_volume(request)
+                        .await?
+                        .into_inner())
+                }
+            })
+            .await
+            .map_err(|e| map_error(e, name))?;
         Ok(())
     }
 
@@ -251,72 +217,14 @@ impl VolumeCatalog {
         F: Fn(VolumesClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<pb::VolumeInfo>, Status>>,
     {
-        self.call(kind, |channel| {
-            let fut = attempt(VolumesClient::new(channel));
-            async move { Ok(fut.await?.into_inner()) }
-        })
-        .await
-        .map(Volume::from)
-        .map_err(|e| map_error(e, name))
-    }
-
-    /// Runs `attempt` against one endpoint after another until it succeeds, fails for
-    /// good, or the call deadline passes (the same policy as [`crate::Client`]).
-    async fn call<T, F, Fut>(&self, kind: OpKind, mut attempt: F) -> Result<T, ClientError>
-    where
-        F: FnMut(Channel) -> Fut,
-        Fut: Future<Output = Result<T, Status>>,
-    {
-        let inner = &*self.inner;
-        let config = &inner.config;
-        let started = Instant::now();
-        let deadline = started + config.call_timeout;
-        let mut backoff = Backoff::new(config.backoff_initial, config.backoff_max);
-        let count = inner.nodes.len();
-        let mut index = inner.preferred.load(Ordering::Relaxed) % count;
-        let mut attempts = 0u32;
-        let mut failures_this_round = 0;
-        loop {
-            let (endpoint, channel) = &inner.nodes[index];
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let limit = match kind {
-                OpKind::Read => remaining.min(config.read_attempt_timeout),
-                OpKind::Write => remaining,
-            };
-            attempts += 1;
-            let disposition = match tokio::time::timeout(limit, attempt(channel.clone())).await {
-                Ok(Ok(value)) => {
-                    inner.preferred.store(index, Ordering::Relaxed);
-                    return Ok(value);
-                }
-                Ok(Err(status)) => classify(&status, kind, endpoint),
-                Err(_) => {
-                    let message = format!("{endpoint}: no answer within {limit:?}");
-                    match kind {
-                        OpKind::Read => Disposition::Retry(ClientError::Timeout(message)),
-                        OpKind::Write => Disposition::Fail(ClientError::OutcomeUnknown(message)),
-                    }
-                }
-            };
-            let error = match disposition {
-                Disposition::Fail(error) => return Err(error),
-                Disposition::Retry(error) => error,
-            };
-            index = (index + 1) % count;
-            failures_this_round += 1;
-            let delay = if failures_this_round >= count {
-                failures_this_round = 0;
-                with_jitter(backoff.next_delay(), rand::random::<f64>() * 0.5 + 0.5)
-            } else {
-                Duration::ZERO
-            };
-            if Instant::now() + delay + Duration::from_millis(50) >= deadline {
-                return Err(error.gave_up(attempts, started.elapsed()));
-            }
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-        }
+        self.client
+            .call(kind, |channel| {
+                let fut = attempt(VolumesClient::new(channel));
+                async move { Ok(fut.await?.into_inner()) }
+            })
+            .await
+            .map(Volume::from)
+            .map_err(|e| map_error(e, name))
     }
 }
 
@@ -324,7 +232,7 @@ impl VolumeCatalog {
 impl CatalogService for VolumeCatalog {
     async fn describe(&self, name: &str) -> Result<Volume, QuorumError> {
         let request = pb::DescribeVolumeRequest {
-            cluster: self.inner.cluster.clone(),
+            cluster: self.cluster.to_string(),
             name: name.to_string(),
         };
         self.volume_call(name, OpKind::Read, move |mut c| {
@@ -336,7 +244,7 @@ impl CatalogService for VolumeCatalog {
 
     async fn begin_recovery(&self, name: &str) -> Result<Volume, QuorumError> {
         let request = pb::BeginRecoveryRequest {
-            cluster: self.inner.cluster.clone(),
+            cluster: self.cluster.to_string(),
             name: name.to_string(),
         };
         // Retried like a read: an epoch handed out to nobody is harmless.
@@ -354,7 +262,7 @@ impl CatalogService for VolumeCatalog {
         truncated_above: Lsn,
     ) -> Result<Volume, QuorumError> {
         let request = pb::CompleteRecoveryRequest {
-            cluster: self.inner.cluster.clone(),
+            cluster: self.cluster.to_string(),
             name: name.to_string(),
             epoch,
             truncated_above,
@@ -392,7 +300,7 @@ impl CatalogService for VolumeCatalog {
     }
 
     fn cluster_name(&self) -> &str {
-        &self.inner.cluster
+        &self.cluster
     }
 }
 
