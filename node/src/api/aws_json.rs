@@ -1,7 +1,8 @@
 //! What every AWS JSON-protocol edge (`POST /` with `X-Amz-Target: <Prefix>.<Operation>`)
 //! does before its operation runs: read the body up to a limit, verify the SigV4 signature
-//! over it, and name the operation and the host the client called. Each service renders
-//! the failures in its own error dialect.
+//! over the bytes received, and name the operation and the host the client called (the
+//! `Host` header, or over HTTP/2 the `:authority`). Each service renders the failures in
+//! its own error dialect.
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -53,7 +54,7 @@ pub async fn read_signed(
     let body = axum::body::to_bytes(body, max_body_bytes)
         .await
         .map_err(|_| JsonRequestError::TooLarge(max_body_bytes))?;
-    let headers: Vec<(String, String)> = parts
+    let mut headers: Vec<(String, String)> = parts
         .headers
         .iter()
         .filter_map(|(k, v)| {
@@ -63,6 +64,14 @@ pub async fn read_signed(
             ))
         })
         .collect();
+    // HTTP/2 names the host in the `:authority` pseudo-header, which hyper puts in the
+    // URI rather than in a `host` header; clients sign it as `host` all the same.
+    let authority = parts.uri.authority().map(|a| a.as_str().to_string());
+    if !headers.iter().any(|(k, _)| k == "host") {
+        if let Some(authority) = &authority {
+            headers.push(("host".to_string(), authority.clone()));
+        }
+    }
     let signed = SignedRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -76,8 +85,9 @@ pub async fn read_signed(
         .headers
         .get("host")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost:4566")
-        .to_string();
+        .map(str::to_string)
+        .or(authority)
+        .unwrap_or_else(|| "localhost:4566".to_string());
     Ok(SignedJson {
         operation,
         body,

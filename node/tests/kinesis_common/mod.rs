@@ -6,9 +6,12 @@
 //! `NextShardIterator` and a whole stream by following shard lineage (`ChildShards`).
 //!
 //! Generic helpers (polling with a deadline, matching an error code) are the SQS tests'
-//! (`sqs_common`), imported rather than copied.
+//! (`sqs_common`), imported rather than copied. Raw signed requests (HTTP/2, CBOR) are
+//! in `signed`.
 
 #![allow(dead_code)]
+
+pub mod signed;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

@@ -1,10 +1,11 @@
-//! Kinesis Data Streams on the HTTP edge: AWS JSON 1.1 (`POST /`,
-//! `X-Amz-Target: Kinesis_20131202.<Operation>`, `Content-Type:
-//! application/x-amz-json-1.1`), SigV4 with the edge's credentials (`aws_json`), errors as
-//! Kinesis renders them (`errors`). Each operation parses its JSON shape (`wire`), calls
-//! the stream service and renders the answer; `streams`, `records` and `consumers` hold
-//! the operations by concern. SubscribeToShard (`subscribe`) answers with a streamed body
-//! of event-stream messages (`event_stream`) instead of one JSON document.
+//! Kinesis Data Streams on the HTTP edge (HTTP/1.1 and HTTP/2 with prior knowledge on the
+//! same port): AWS JSON 1.1 (`POST /`, `X-Amz-Target: Kinesis_20131202.<Operation>`,
+//! `Content-Type: application/x-amz-json-1.1`), SigV4 with the edge's credentials
+//! (`aws_json`), errors as Kinesis renders them (`errors`). Each operation parses its JSON
+//! shape (`wire`), calls the stream service and renders the answer; `streams`, `records`
+//! and `consumers` hold the operations by concern. SubscribeToShard (`subscribe`) answers
+//! with a streamed body of event-stream messages (`event_stream`) instead of one JSON
+//! document.
 //!
 //! Operations Kinesis has that Stratus does not (encryption, resource policies, account
 //! settings) answer `InvalidArgumentException` naming the operation:

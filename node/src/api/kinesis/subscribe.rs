@@ -6,9 +6,10 @@
 //! returns), then a `SubscribeToShardEvent` per batch of records (`stream::subscription`),
 //! and an `exception` message if the subscription fails midway.
 //!
-//! It is served over HTTP/1.1 (a chunked body; the edge does not speak HTTP/2): the AWS
-//! SDK for Rust sends SubscribeToShard as an ordinary request and reads the streamed
-//! body, and over plain `http://` it speaks HTTP/1.1 (docs/kinesis-compatibility.md).
+//! It is served over whatever HTTP the connection speaks: HTTP/1.1 (a chunked body; what
+//! the AWS SDK for Rust uses over plain `http://`) or HTTP/2 with prior knowledge (h2c,
+//! one stream per subscription; what HTTP/2-only clients such as the Java SDK v2's Netty
+//! client need).
 
 use std::sync::{Arc, Mutex};
 
