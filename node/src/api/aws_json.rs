@@ -1,8 +1,8 @@
 //! What every AWS JSON-protocol edge (`POST /` with `X-Amz-Target: <Prefix>.<Operation>`)
 //! does before its operation runs: read the body up to a limit, verify the SigV4 signature
-//! over the bytes received, and name the operation and the host the client called (the
-//! `Host` header, or over HTTP/2 the `:authority`). Each service renders the failures in
-//! its own error dialect.
+//! over it (the bytes as received, whatever their encoding: JSON, or Kinesis's CBOR), and
+//! name the operation and the host the client called (the `Host` header, or over HTTP/2
+//! the `:authority`). Each service renders the failures in its own error dialect.
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -107,7 +107,7 @@ pub fn ok_response(
     ok_json_text(output.to_string().into_bytes(), content_type, request_id)
 }
 
-/// `ok_response` for output already rendered as JSON text.
+/// `ok_response` for output already rendered (JSON text, or CBOR bytes for Kinesis).
 pub fn ok_json_text(output: Vec<u8>, content_type: &'static str, request_id: &str) -> Response {
     let mut resp = Response::new(Body::from(output));
     let headers = resp.headers_mut();

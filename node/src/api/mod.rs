@@ -2,6 +2,7 @@
 //! the HTTP edge. Wire types are converted to domain types here and nowhere else.
 
 pub mod aws_json;
+pub mod cbor;
 pub mod grpc_chunk;
 pub mod grpc_cluster;
 pub mod grpc_kv;

@@ -11,6 +11,7 @@
 
 #![allow(dead_code)]
 
+pub mod cbor;
 pub mod signed;
 
 use std::cmp::Ordering;

@@ -1,6 +1,6 @@
-//! Kinesis error responses in AWS JSON 1.1: an HTTP status, the error's name in the body's
-//! `__type` (what boto3 and the AWS SDK for Rust read) and in `x-amzn-ErrorType`, and a
-//! `message`.
+//! Kinesis error responses: an HTTP status, the error's name in the body's `__type` (what
+//! boto3 and the AWS SDKs read) and in `x-amzn-ErrorType`, and a `message`; the body is
+//! JSON or CBOR as the request was (`protocol`).
 //!
 //! Client errors are 400. A write whose outcome is unknown answers 500 `InternalFailure`
 //! (the client may retry, the write may have happened); 503 `ServiceUnavailable` only when
@@ -54,17 +54,19 @@ impl KinesisError {
         )
     }
 
-    pub fn render(&self, request_id: &str) -> Response {
-        let body = serde_json::json!({
-            "__type": self.code,
-            "message": self.message,
-        })
-        .to_string();
+    /// The error's answer: its status, `body` (the error document in the request's
+    /// protocol, `protocol::Protocol::error`), `x-amzn-errortype` and the request id.
+    pub fn render_as(
+        &self,
+        body: Vec<u8>,
+        content_type: &'static str,
+        request_id: &str,
+    ) -> Response {
         let mut resp = Response::new(Body::from(body));
         *resp.status_mut() =
             StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let headers = resp.headers_mut();
-        headers.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
+        headers.insert("content-type", HeaderValue::from_static(content_type));
         if let Ok(v) = HeaderValue::from_str(&self.code) {
             headers.insert("x-amzn-errortype", v);
         }
@@ -124,9 +126,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn errors_render_as_aws_json_1_1() {
+    fn errors_render_with_their_status_and_type() {
         let e: KinesisError = StreamError::StreamNotFound("s".into()).into();
-        let resp = e.render("rid");
+        let resp = e.render_as(b"{}".to_vec(), CONTENT_TYPE, "rid");
         assert_eq!(resp.status(), 400);
         assert_eq!(
             resp.headers()["x-amzn-errortype"],

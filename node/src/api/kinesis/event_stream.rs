@@ -9,7 +9,9 @@
 //! and each header `name length (u8) | name | value type (u8) | value`, where Stratus only
 //! writes strings (type 7: `length (u16 BE) | UTF-8 bytes`). CRCs are CRC-32 (IEEE), as
 //! in the AWS SDKs' decoders. `decode` reads one message back and checks both CRCs; it is
-//! what the unit tests (and the raw-HTTP integration test) use.
+//! what the unit tests and the raw-HTTP integration tests (`kinesis_http2`,
+//! `kinesis_cbor`) use. Payloads are JSON or CBOR documents, as the request was
+//! (`:content-type` says which).
 
 /// The media type of an event stream.
 pub const CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
@@ -27,29 +29,29 @@ pub struct Message {
 }
 
 impl Message {
-    /// An `event` message of `event_type` with a JSON payload.
-    pub fn event(event_type: &str, payload: Vec<u8>) -> Message {
+    /// An `event` message of `event_type` whose payload is a document of `content_type`
+    /// (JSON, or CBOR when the request was CBOR).
+    pub fn event(event_type: &str, content_type: &str, payload: Vec<u8>) -> Message {
         Message {
             headers: vec![
                 (":message-type".into(), "event".into()),
                 (":event-type".into(), event_type.into()),
-                (":content-type".into(), "application/json".into()),
+                (":content-type".into(), content_type.into()),
             ],
             payload,
         }
     }
 
-    /// An `exception` message naming the error code, with `{"message": ...}`.
-    pub fn exception(code: &str, message: &str) -> Message {
+    /// An `exception` message naming the error code; its payload is `{"message": ...}` as
+    /// a document of `content_type`.
+    pub fn exception(code: &str, content_type: &str, payload: Vec<u8>) -> Message {
         Message {
             headers: vec![
                 (":message-type".into(), "exception".into()),
                 (":exception-type".into(), code.into()),
-                (":content-type".into(), "application/json".into()),
+                (":content-type".into(), content_type.into()),
             ],
-            payload: serde_json::json!({ "message": message })
-                .to_string()
-                .into_bytes(),
+            payload,
         }
     }
 
@@ -156,13 +158,21 @@ mod tests {
 
     #[test]
     fn messages_decode_to_what_was_encoded() {
-        let m = Message::event("SubscribeToShardEvent", br#"{"Records":[]}"#.to_vec());
+        let m = Message::event(
+            "SubscribeToShardEvent",
+            "application/json",
+            br#"{"Records":[]}"#.to_vec(),
+        );
         let bytes = m.encode();
         let (back, used) = decode(&bytes).unwrap();
         assert_eq!((back.clone(), used), (m, bytes.len()));
         assert_eq!(back.header(":event-type"), Some("SubscribeToShardEvent"));
         // Two messages back to back are read one at a time.
-        let e = Message::exception("ResourceNotFoundException", "gone");
+        let e = Message::exception(
+            "ResourceNotFoundException",
+            "application/json",
+            br#"{"message":"gone"}"#.to_vec(),
+        );
         let mut both = bytes.clone();
         both.extend(e.encode());
         let (second, _) = decode(&both[used..]).unwrap();
@@ -172,7 +182,7 @@ mod tests {
         );
         assert_eq!(second.payload, br#"{"message":"gone"}"#);
         // An empty payload is fine (the initial response carries `{}` or nothing).
-        let empty = Message::event("initial-response", Vec::new());
+        let empty = Message::event("initial-response", "application/json", Vec::new());
         assert_eq!(decode(&empty.encode()).unwrap().0, empty);
     }
 
@@ -197,7 +207,7 @@ mod tests {
 
     #[test]
     fn damaged_or_short_messages_are_refused() {
-        let b = Message::event("e", b"{}".to_vec()).encode();
+        let b = Message::event("e", "application/json", b"{}".to_vec()).encode();
         assert_eq!(decode(&b[..5]), Err(DecodeError::Incomplete(7)));
         assert!(matches!(
             decode(&b[..b.len() - 1]),

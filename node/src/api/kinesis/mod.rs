@@ -1,20 +1,22 @@
 //! Kinesis Data Streams on the HTTP edge (HTTP/1.1 and HTTP/2 with prior knowledge on the
-//! same port): AWS JSON 1.1 (`POST /`, `X-Amz-Target: Kinesis_20131202.<Operation>`,
-//! `Content-Type: application/x-amz-json-1.1`), SigV4 with the edge's credentials
-//! (`aws_json`), errors as Kinesis renders them (`errors`). Each operation parses its JSON
-//! shape (`wire`), calls the stream service and renders the answer; `streams`, `records`
-//! and `consumers` hold the operations by concern. SubscribeToShard (`subscribe`) answers
-//! with a streamed body of event-stream messages (`event_stream`) instead of one JSON
-//! document.
+//! same port): `POST /`, `X-Amz-Target: Kinesis_20131202.<Operation>`, in AWS JSON 1.1
+//! (`Content-Type: application/x-amz-json-1.1`) or AWS CBOR 1.1
+//! (`application/x-amz-cbor-1.1`, the Java SDK's default), chosen per request by its
+//! content type (`protocol`); SigV4 with the edge's credentials over the body as received
+//! (`aws_json`); errors as Kinesis renders them (`errors`). Each operation parses its JSON
+//! shape (`wire`; a CBOR body is turned into that JSON first), calls the stream service
+//! and renders the answer in the request's protocol; `streams`, `records` and `consumers`
+//! hold the operations by concern. SubscribeToShard (`subscribe`) answers with a streamed
+//! body of event-stream messages (`event_stream`) instead of one document.
 //!
 //! Operations Kinesis has that Stratus does not (encryption, resource policies, account
 //! settings) answer `InvalidArgumentException` naming the operation:
-//! Kinesis has no "unsupported" code, and that one tells SDKs not to retry. CBOR
-//! (`application/x-amz-cbor-1.1`) is not served.
+//! Kinesis has no "unsupported" code, and that one tells SDKs not to retry.
 
 mod consumers;
 mod errors;
 pub mod event_stream;
+pub mod protocol;
 mod records;
 mod streams;
 mod subscribe;
@@ -27,6 +29,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 pub use errors::KinesisError;
+use protocol::Protocol;
 use wire::parse;
 
 use super::aws_json::{self, SignedJson};
@@ -39,7 +42,7 @@ use crate::stream::subscription::SubscriptionLedger;
 /// The `X-Amz-Target` prefix of Kinesis requests.
 pub const TARGET_PREFIX: &str = "Kinesis_20131202.";
 /// Largest request body read: a 5 MiB PutRecords in base64 with 500 partition keys and
-/// JSON framing.
+/// JSON framing (in CBOR the same request is smaller: its data are raw bytes).
 const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
 /// Kinesis operations Stratus does not serve (they answer InvalidArgumentException).
@@ -58,11 +61,11 @@ const NOT_SERVED: [&str; 12] = [
     "UpdateStreamWarmThroughput",
 ];
 
-/// A successful answer: one JSON document, or SubscribeToShard's event stream.
+/// A successful answer: one document, or SubscribeToShard's event stream.
 enum Answer {
     Json(Value),
-    /// JSON text rendered by the operation itself (GetRecords, `wire::get_records_body`).
-    JsonText(Vec<u8>),
+    /// GetRecords' page (JSON rendered straight from it, `wire::get_records_body`).
+    Records(crate::stream::service::RecordsPage),
     Streamed(Response),
 }
 
@@ -95,37 +98,49 @@ impl KinesisApi {
 
     pub async fn handle(&self, req: Request) -> Response {
         let id = crate::queue::service::random_uuid();
-        match self.serve(req, &id).await {
-            Ok(Answer::Json(value)) => aws_json::ok_response(&value, errors::CONTENT_TYPE, &id),
-            Ok(Answer::JsonText(text)) => aws_json::ok_json_text(text, errors::CONTENT_TYPE, &id),
+        let protocol = Protocol::of(req.headers());
+        match self.serve(req, protocol, &id).await {
+            Ok(Answer::Json(value)) => protocol.ok(&value, &id),
+            Ok(Answer::Records(page)) => protocol.ok_records(&page, &id),
             Ok(Answer::Streamed(resp)) => resp,
             Err(e) => {
                 if e.status >= 500 {
                     tracing::warn!(code = %e.code, "kinesis request failed: {}", e.message);
                 }
-                e.render(&id)
+                protocol.error(&e, &id)
             }
         }
     }
 
-    async fn serve(&self, req: Request, id: &str) -> Result<Answer, KinesisError> {
-        let call =
+    async fn serve(
+        &self,
+        req: Request,
+        protocol: Protocol,
+        id: &str,
+    ) -> Result<Answer, KinesisError> {
+        let mut call =
             aws_json::read_signed(req, TARGET_PREFIX, MAX_BODY_BYTES, self.keys.as_ref()).await?;
         if !call.is_post {
             return Err(KinesisError::serialization(
-                "Kinesis's JSON protocol takes POST requests.",
+                "Kinesis's JSON and CBOR protocols take POST requests.",
             ));
         }
+        // The signature covered the body as sent; from here on it is the JSON document.
+        call.body = protocol.request_json(call.body)?;
         self.authorize(&call)?;
         if call.operation == "SubscribeToShard" {
             let subscription =
                 subscribe::subscribe(&self.service, &self.subscriptions, parse(&call.body)?)
                     .await?;
-            return Ok(Answer::Streamed(subscribe::response(subscription, id)));
+            return Ok(Answer::Streamed(subscribe::response(
+                subscription,
+                protocol,
+                id,
+            )));
         }
         if call.operation == "GetRecords" {
             let page = records::get_records(&self.service, parse(&call.body)?).await?;
-            return Ok(Answer::JsonText(page));
+            return Ok(Answer::Records(page));
         }
         self.dispatch(&call.operation, &call.body)
             .await

@@ -4,11 +4,11 @@ use serde_json::{json, Value};
 
 use super::errors::KinesisError;
 use super::wire::{
-    data_of, get_records_body, millis_of, required, stream_of, GetRecordsInput,
-    GetShardIteratorInput, PutRecordInput, PutRecordsInput,
+    data_of, millis_of, required, stream_of, GetRecordsInput, GetShardIteratorInput,
+    PutRecordInput, PutRecordsInput,
 };
 use crate::stream::model::{StreamError, MAX_GET_RECORDS};
-use crate::stream::service::{IteratorStart, PutEntry, ServiceError, StreamService};
+use crate::stream::service::{IteratorStart, PutEntry, RecordsPage, ServiceError, StreamService};
 
 type Reply = Result<Value, KinesisError>;
 
@@ -120,17 +120,16 @@ pub async fn get_shard_iterator(s: &StreamService, input: GetShardIteratorInput)
     Ok(json!({ "ShardIterator": iterator }))
 }
 
-/// GetRecords, answered as JSON text (`wire::get_records_body`).
+/// GetRecords' page, which the protocol renders (`Protocol::ok_records`).
 pub async fn get_records(
     s: &StreamService,
     input: GetRecordsInput,
-) -> Result<Vec<u8>, KinesisError> {
+) -> Result<RecordsPage, KinesisError> {
     let token = required("shardIterator", input.shard_iterator)?;
     let limit = super::wire::int_in("limit", input.limit, 1, i64::from(MAX_GET_RECORDS))?;
     let stream = match &input.stream_arn {
         Some(arn) => Some(stream_of(None, Some(arn))?),
         None => None,
     };
-    let page = s.get_records(&token, limit, stream.as_ref()).await?;
-    Ok(get_records_body(&page))
+    Ok(s.get_records(&token, limit, stream.as_ref()).await?)
 }

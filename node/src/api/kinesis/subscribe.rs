@@ -9,7 +9,8 @@
 //! It is served over whatever HTTP the connection speaks: HTTP/1.1 (a chunked body; what
 //! the AWS SDK for Rust uses over plain `http://`) or HTTP/2 with prior knowledge (h2c,
 //! one stream per subscription; what HTTP/2-only clients such as the Java SDK v2's Netty
-//! client need).
+//! client need). The event payloads are JSON, or CBOR when the request was CBOR
+//! (`protocol`), each message's `:content-type` saying which.
 
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +22,7 @@ use serde_json::{json, Value};
 
 use super::errors::KinesisError;
 use super::event_stream::{self, Message};
+use super::protocol::Protocol;
 use super::wire::{child_shard_json, millis_of, record_json, required};
 use crate::stream::consumer::ConsumerArn;
 use crate::stream::model::StreamError;
@@ -124,8 +126,8 @@ pub async fn subscribe(
     ))
 }
 
-/// The event-stream message an event becomes.
-pub fn message_of(event: SubscriptionEvent) -> Message {
+/// The event-stream message an event becomes, its payload in the request's protocol.
+pub fn message_of(event: SubscriptionEvent, protocol: Protocol) -> Message {
     match event {
         SubscriptionEvent::Records {
             records,
@@ -144,24 +146,37 @@ pub fn message_of(event: SubscriptionEvent) -> Message {
                 payload["ChildShards"] =
                     json!(children.iter().map(child_shard_json).collect::<Vec<_>>());
             }
-            Message::event("SubscribeToShardEvent", payload.to_string().into_bytes())
+            Message::event(
+                "SubscribeToShardEvent",
+                protocol.event_content_type(),
+                protocol.payload(&payload),
+            )
         }
         SubscriptionEvent::Failed(e) => {
             let e = KinesisError::from(e);
-            Message::exception(&e.code, &e.message)
+            Message::exception(
+                &e.code,
+                protocol.event_content_type(),
+                protocol.payload(&json!({ "message": e.message })),
+            )
         }
     }
 }
 
 /// The 200 answer whose body pushes the subscription's events.
-pub fn response(subscription: Subscription, request_id: &str) -> Response {
-    let initial = Message::event("initial-response", b"{}".to_vec()).encode();
+pub fn response(subscription: Subscription, protocol: Protocol, request_id: &str) -> Response {
+    let initial = Message::event(
+        "initial-response",
+        protocol.event_content_type(),
+        protocol.payload(&json!({})),
+    )
+    .encode();
     let first = futures::stream::once(async move {
         Ok::<Bytes, std::convert::Infallible>(Bytes::from(initial))
     });
-    let events = futures::stream::unfold(subscription, |mut sub| async move {
+    let events = futures::stream::unfold(subscription, move |mut sub| async move {
         let event = sub.next_event().await?;
-        Some((Ok(Bytes::from(message_of(event).encode())), sub))
+        Some((Ok(Bytes::from(message_of(event, protocol).encode())), sub))
     });
     let mut resp = Response::new(Body::from_stream(futures::StreamExt::chain(first, events)));
     let headers = resp.headers_mut();
@@ -217,24 +232,29 @@ mod tests {
 
     #[test]
     fn events_become_the_messages_the_sdks_read() {
-        let m = message_of(SubscriptionEvent::Records {
-            records: Vec::new(),
-            continuation: Some(SequenceNumber {
-                shard: 0,
-                position: 3,
-            }),
-            millis_behind_latest: 0,
-            child_shards: None,
-        });
+        let m = message_of(
+            SubscriptionEvent::Records {
+                records: Vec::new(),
+                continuation: Some(SequenceNumber {
+                    shard: 0,
+                    position: 3,
+                }),
+                millis_behind_latest: 0,
+                child_shards: None,
+            },
+            Protocol::Json,
+        );
+        assert_eq!(m.header(":content-type"), Some("application/json"));
         assert_eq!(m.header(":message-type"), Some("event"));
         assert_eq!(m.header(":event-type"), Some("SubscribeToShardEvent"));
         let payload: Value = serde_json::from_slice(&m.payload).unwrap();
         assert_eq!(payload["Records"], json!([]));
         assert!(payload["ContinuationSequenceNumber"].is_string());
         assert!(payload.get("ChildShards").is_none());
-        let failed = message_of(SubscriptionEvent::Failed(
-            StreamError::ResourceNotFound("gone".into()).into(),
-        ));
+        let failed = message_of(
+            SubscriptionEvent::Failed(StreamError::ResourceNotFound("gone".into()).into()),
+            Protocol::Json,
+        );
         assert_eq!(failed.header(":message-type"), Some("exception"));
         assert_eq!(
             failed.header(":exception-type"),
@@ -242,5 +262,62 @@ mod tests {
         );
         let (back, _) = event_stream::decode(&failed.encode()).unwrap();
         assert_eq!(back, failed);
+        let payload: Value = serde_json::from_slice(&back.payload).unwrap();
+        assert!(payload["message"].as_str().unwrap().contains("gone"));
+    }
+
+    #[test]
+    fn cbor_subscriptions_get_cbor_payloads() {
+        use crate::api::cbor::{self, Cbor};
+        use crate::stream::log::{ReadRecord, StoredRecord};
+        let record = ReadRecord {
+            sequence: SequenceNumber {
+                shard: 0,
+                position: 1,
+            },
+            record: StoredRecord {
+                partition_key: "k".into(),
+                data: vec![0, 0xff],
+                arrival_ms: 1_700_000_000_250,
+            },
+        };
+        let m = message_of(
+            SubscriptionEvent::Records {
+                records: vec![record.clone()],
+                continuation: Some(record.sequence),
+                millis_behind_latest: 0,
+                child_shards: None,
+            },
+            Protocol::Cbor,
+        );
+        assert_eq!(
+            m.header(":content-type"),
+            Some("application/x-amz-cbor-1.1")
+        );
+        let payload = cbor::decode(&m.payload).unwrap();
+        let Some(Cbor::Array(records)) = payload.get("Records") else {
+            panic!("{payload:?}")
+        };
+        assert_eq!(records[0].get("Data"), Some(&Cbor::Bytes(vec![0, 0xff])));
+        assert_eq!(
+            records[0].get("ApproximateArrivalTimestamp"),
+            Some(&Cbor::Tag(1, Box::new(Cbor::Int(1_700_000_000_250))))
+        );
+        assert_eq!(
+            payload.get("ContinuationSequenceNumber"),
+            Some(&Cbor::text(record.sequence.render()))
+        );
+        let failed = message_of(
+            SubscriptionEvent::Failed(StreamError::ResourceNotFound("gone".into()).into()),
+            Protocol::Cbor,
+        );
+        assert_eq!(
+            failed.header(":content-type"),
+            Some("application/x-amz-cbor-1.1")
+        );
+        assert!(matches!(
+            cbor::decode(&failed.payload).unwrap().get("message"),
+            Some(Cbor::Text(m)) if m.contains("gone")
+        ));
     }
 }

@@ -1,6 +1,7 @@
 //! Kinesis's JSON shapes (AWS JSON 1.1, member names as Kinesis spells them) and their
 //! conversion to and from the stream service's types: record data as base64 strings,
-//! timestamps as epoch seconds (fractional numbers), hash keys as decimal strings.
+//! timestamps as epoch seconds (fractional numbers), hash keys as decimal strings. CBOR
+//! requests reach these shapes as JSON too (`protocol`).
 
 use std::collections::BTreeMap;
 
@@ -21,7 +22,7 @@ use crate::stream::service::RecordsPage;
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, KinesisError> {
     let bad = |e: String| {
         KinesisError::serialization(format!(
-            "The request body is not a JSON object of this operation's shape: {e}"
+            "The request body is not an object of this operation's shape: {e}"
         ))
     };
     // Straight into the operation's types (no `Value` tree in between: a PutRecords body
@@ -428,6 +429,22 @@ pub fn get_records_body(page: &RecordsPage) -> Vec<u8> {
     out
 }
 
+/// GetRecords' answer as a JSON tree: the document `get_records_body` writes as text
+/// (the CBOR protocol renders it from this).
+pub fn get_records_json(page: &RecordsPage) -> Value {
+    let mut tree = json!({
+        "Records": page.records.iter().map(record_json).collect::<Vec<_>>(),
+        "MillisBehindLatest": page.millis_behind_latest,
+    });
+    if let Some(next) = &page.next_iterator {
+        tree["NextShardIterator"] = json!(next);
+    }
+    if let Some(children) = &page.child_shards {
+        tree["ChildShards"] = json!(children.iter().map(child_shard_json).collect::<Vec<_>>());
+    }
+    tree
+}
+
 /// Append `value`'s JSON text (a number, an escaped string, a small tree).
 fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     // Writing to a Vec cannot fail, and these values (numbers, strings, `Value`s) always
@@ -568,17 +585,7 @@ mod tests {
             },
         ];
         for page in &pages {
-            let mut tree = json!({
-                "Records": page.records.iter().map(record_json).collect::<Vec<_>>(),
-                "MillisBehindLatest": page.millis_behind_latest,
-            });
-            if let Some(next) = &page.next_iterator {
-                tree["NextShardIterator"] = json!(next);
-            }
-            if let Some(children) = &page.child_shards {
-                tree["ChildShards"] =
-                    json!(children.iter().map(child_shard_json).collect::<Vec<_>>());
-            }
+            let tree = get_records_json(page);
             let text = get_records_body(page);
             // The same members with the same values (numbers too: `1.0` stays a float).
             let parsed: Value = serde_json::from_slice(&text).unwrap();
