@@ -2,10 +2,13 @@
 //! [`ServiceState`] and keeps the host's bookkeeping beside the service's keys.
 //!
 //! Persistence: each `apply` call writes one atomic RocksDB batch holding the service's
-//! writes, the last applied log id and the request-id table. It is not synced on its own;
-//! the next synced log append syncs it (one WAL for all families), and a snapshot syncs the
-//! WAL before openraft may purge the log below it. After a crash the state machine can only
-//! be behind its log, never ahead of it, and openraft re-applies the rest.
+//! writes, the last applied log id and the request-id table, past the write-ahead log
+//! (`NodeStore::write_unlogged`): the Raft log already holds every command, so writing its
+//! bytes to a second WAL bought nothing. The batch is durable when the `state` family's
+//! memtable is flushed (RocksDB's own flushes, or the one each snapshot makes before
+//! openraft may purge the log below it). After a crash the state machine holds a prefix of
+//! its applies, so it can only be behind its log, never ahead of it, and openraft applies
+//! the rest again. Snapshot installs replace the whole group state and are synced.
 //!
 //! Exactly-once: a proposal whose request id was applied in the last
 //! [`REQUEST_ID_RETENTION_MS`] gets the recorded reply instead of being applied again.
@@ -157,12 +160,13 @@ impl GroupStateMachine {
 
 impl RaftSnapshotBuilder<TypeConfig> for GroupStateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        // Everything applied so far becomes durable before the log below it may be purged.
-        self.store
-            .sync_wal()
-            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
         // One consistent view of the group's keys, taken while applies go on.
         let view = self.store.db().snapshot();
+        // Everything in the view becomes durable before openraft may purge the log below it
+        // (applies skip the WAL; only a memtable flush makes them durable).
+        self.store
+            .flush_cf(CF_STATE)
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
         let mut opts = rocksdb::ReadOptions::default();
         opts.set_iterate_upper_bound(group_end(self.group));
         let iter = view.iterator_cf_opt(
@@ -257,7 +261,7 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
         }
         let batch = txn.into_batch(&self.store, self.group);
         self.store
-            .write(batch)
+            .write_unlogged(batch)
             .map_err(|e| sm_err(ErrorVerb::Write, e))?;
         Ok(replies)
     }

@@ -11,8 +11,12 @@
 //!
 //! All writes that Raft relies on for safety (log appends, votes, truncation, snapshot
 //! installs) are synced to the write-ahead log before they are reported done. Because RocksDB
-//! keeps one WAL for all column families, a synced write also makes every earlier write of
-//! any family durable.
+//! keeps one WAL for all column families, a synced write also makes every earlier logged
+//! write of any family durable. The state machines' applies (`state`) skip the WAL: the Raft
+//! log is their redo log, so each command's bytes go through one WAL, not two. After a crash
+//! `state` holds what its last memtable flush held (a prefix of the applies, each group's
+//! applied log id included) and openraft applies the rest again from the log; a snapshot
+//! flushes `state` before openraft may purge the log below it.
 
 pub mod chunks;
 pub mod identity;
@@ -129,7 +133,23 @@ impl NodeStore {
         Ok(())
     }
 
-    /// Make every write so far durable.
+    /// Write a batch past the write-ahead log: it is durable only once its column family's
+    /// memtable is flushed ([`NodeStore::flush_cf`]). For state that can be rebuilt from a
+    /// log kept elsewhere (the state machines, redone from the Raft log after a crash).
+    pub fn write_unlogged(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut opts = WriteOptions::default();
+        opts.disable_wal(true);
+        self.db.write_opt(batch, &opts)?;
+        Ok(())
+    }
+
+    /// Make every write so far to one column family durable, including unlogged ones.
+    pub fn flush_cf(&self, name: &str) -> Result<(), StoreError> {
+        self.db.flush_cf(self.cf(name))?;
+        Ok(())
+    }
+
+    /// Make every logged write so far durable.
     pub fn sync_wal(&self) -> Result<(), StoreError> {
         self.db.flush_wal(true)?;
         Ok(())

@@ -24,6 +24,9 @@ pub trait StateRead {
 pub trait StateTxn: StateRead {
     fn put(&mut self, key: &[u8], value: Vec<u8>);
     fn delete(&mut self, key: &[u8]);
+    /// Remove every key in `[start, end)`, in constant time and entry size whatever the
+    /// range holds (a RocksDB range tombstone).
+    fn delete_range(&mut self, start: &[u8], end: &[u8]);
 }
 
 fn scan_start<'a>(prefix: &'a [u8], from: &'a [u8]) -> &'a [u8] {
@@ -77,9 +80,14 @@ impl StateRead for GroupStateReader<'_> {
 }
 
 /// Buffered writes over a base reader; reads see the buffer first.
+///
+/// Range deletes hide the base's keys in their ranges; point writes made after a range
+/// delete (the only ones the buffer keeps inside it: the range delete drops earlier ones)
+/// are seen over it. The batch applies the range deletes first, then the point writes.
 pub struct OverlayTxn<'a> {
     base: &'a dyn StateRead,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ranges: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl<'a> OverlayTxn<'a> {
@@ -87,6 +95,7 @@ impl<'a> OverlayTxn<'a> {
         OverlayTxn {
             base,
             writes: BTreeMap::new(),
+            ranges: Vec::new(),
         }
     }
 
@@ -94,6 +103,9 @@ impl<'a> OverlayTxn<'a> {
     pub fn into_batch(self, store: &NodeStore, group: GroupId) -> WriteBatch {
         let cf = store.cf(CF_STATE);
         let mut batch = WriteBatch::default();
+        for (start, end) in self.ranges {
+            batch.delete_range_cf(cf, group_key(group, &start), group_key(group, &end));
+        }
         for (key, value) in self.writes {
             let key = group_key(group, &key);
             match value {
@@ -104,8 +116,13 @@ impl<'a> OverlayTxn<'a> {
         batch
     }
 
-    pub fn into_writes(self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
-        self.writes
+    /// The end of the range delete that holds `key`, if one does.
+    fn range_end_over(&self, key: &[u8]) -> Option<&[u8]> {
+        self.ranges
+            .iter()
+            .filter(|(start, end)| start.as_slice() <= key && key < end.as_slice())
+            .map(|(_, end)| end.as_slice())
+            .max()
     }
 }
 
@@ -113,23 +130,53 @@ impl StateRead for OverlayTxn<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.writes.get(key) {
             Some(value) => Ok(value.clone()),
+            None if self.range_end_over(key).is_some() => Ok(None),
             None => self.base.get(key),
         }
     }
 
     fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Vec<KeyValue>, StoreError> {
-        // Ask the base for enough rows to survive the buffered deletes, then merge.
+        // Base rows outside the range deletes, from the start on in key order, until there
+        // are enough to survive the buffered point deletes; then merge the buffer over them.
         let deleted = self.writes.values().filter(|v| v.is_none()).count();
-        let base = self
-            .base
-            .scan(prefix, from, limit.saturating_add(deleted))?;
+        let want = limit.saturating_add(deleted);
         let start = scan_start(prefix, from).to_vec();
+        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        let mut cursor = start.clone();
+        while merged.len() < want {
+            if let Some(end) = self.range_end_over(&cursor) {
+                cursor = end.to_vec();
+                if !cursor.starts_with(prefix) {
+                    break;
+                }
+                continue;
+            }
+            let rows = self.base.scan(prefix, &cursor, want - merged.len())?;
+            let exhausted = rows.len() < want - merged.len();
+            // Where to go on: past a range delete met in these rows (the rows after it are
+            // read again from its end), else after the last row, unless the base ran out.
+            let mut next = None;
+            let mut ranged = false;
+            for (key, value) in rows {
+                if let Some(end) = self.range_end_over(&key) {
+                    next = Some(end.to_vec());
+                    ranged = true;
+                    break;
+                }
+                let mut after = key.clone();
+                after.push(0);
+                next = Some(after);
+                merged.insert(key, Some(value));
+            }
+            match next {
+                Some(next) if ranged || !exhausted => cursor = next,
+                _ => break,
+            }
+        }
         let upper = match prefix_end(prefix) {
             Some(end) => Bound::Excluded(end),
             None => Bound::Unbounded,
         };
-        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
-            base.into_iter().map(|(k, v)| (k, Some(v))).collect();
         for (key, value) in self.writes.range((Bound::Included(start), upper)) {
             merged.insert(key.clone(), value.clone());
         }
@@ -148,6 +195,21 @@ impl StateTxn for OverlayTxn<'_> {
 
     fn delete(&mut self, key: &[u8]) {
         self.writes.insert(key.to_vec(), None);
+    }
+
+    fn delete_range(&mut self, start: &[u8], end: &[u8]) {
+        if start >= end {
+            return;
+        }
+        let dropped: Vec<Vec<u8>> = self
+            .writes
+            .range(start.to_vec()..end.to_vec())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in dropped {
+            self.writes.remove(&key);
+        }
+        self.ranges.push((start.to_vec(), end.to_vec()));
     }
 }
 
@@ -181,6 +243,19 @@ impl StateTxn for MemState {
     fn delete(&mut self, key: &[u8]) {
         self.map.remove(key);
     }
+
+    fn delete_range(&mut self, start: &[u8], end: &[u8]) {
+        if start < end {
+            let doomed: Vec<Vec<u8>> = self
+                .map
+                .range(start.to_vec()..end.to_vec())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in doomed {
+                self.map.remove(&key);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -212,6 +287,56 @@ mod tests {
             .map(|(k, _)| k)
             .collect();
         assert_eq!(keys, vec![b"a3".to_vec()]);
+    }
+
+    #[test]
+    fn range_deletes_hide_base_keys_and_earlier_writes_but_not_later_ones() {
+        let mut base = MemState::default();
+        for k in ["a1", "a2", "a3", "a4", "a5", "b1"] {
+            base.put(k.as_bytes(), k.as_bytes().to_vec());
+        }
+        let mut txn = OverlayTxn::new(&base);
+        txn.put(b"a2", b"early".to_vec());
+        txn.delete_range(b"a2", b"a5");
+        txn.put(b"a3", b"late".to_vec());
+        assert_eq!(txn.get(b"a2").unwrap(), None);
+        assert_eq!(txn.get(b"a4").unwrap(), None);
+        assert_eq!(txn.get(b"a3").unwrap(), Some(b"late".to_vec()));
+        assert_eq!(txn.get(b"a5").unwrap(), Some(b"a5".to_vec()));
+        let keys =
+            |rows: Vec<KeyValue>| -> Vec<Vec<u8>> { rows.into_iter().map(|(k, _)| k).collect() };
+        assert_eq!(
+            keys(txn.scan(b"a", b"", 10).unwrap()),
+            [b"a1".to_vec(), b"a3".to_vec(), b"a5".to_vec()]
+        );
+        // A limit smaller than what the range hides still finds the keys past it.
+        assert_eq!(keys(txn.scan(b"a", b"a2", 1).unwrap()), [b"a3".to_vec()]);
+        assert_eq!(keys(txn.scan(b"a", b"a4", 1).unwrap()), [b"a5".to_vec()]);
+        txn.delete(b"a5");
+        assert!(txn.scan(b"a", b"a4", 1).unwrap().is_empty());
+        // The same operations on MemState and through a RocksDB batch agree.
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        let empty = MemState::default();
+        let mut seed = OverlayTxn::new(&empty);
+        for k in ["a1", "a2", "a3", "a4", "a5", "b1"] {
+            seed.put(k.as_bytes(), k.as_bytes().to_vec());
+        }
+        store.write(seed.into_batch(&store, 4)).unwrap();
+        let reader = GroupStateReader::new(&store, 4);
+        let mut txn = OverlayTxn::new(&reader);
+        txn.put(b"a2", b"early".to_vec());
+        txn.delete_range(b"a2", b"a5");
+        txn.put(b"a3", b"late".to_vec());
+        store.write(txn.into_batch(&store, 4)).unwrap();
+        let mut mem = base.clone();
+        mem.put(b"a2", b"early".to_vec());
+        mem.delete_range(b"a2", b"a5");
+        mem.put(b"a3", b"late".to_vec());
+        assert_eq!(
+            reader.scan(b"", b"", 100).unwrap(),
+            mem.scan(b"", b"", 100).unwrap()
+        );
     }
 
     #[test]
