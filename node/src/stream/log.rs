@@ -2,7 +2,12 @@
 //! (`cluster::routing::group_for_shard`).
 //!
 //! Records get consecutive positions at apply time, so sequence numbers are strictly
-//! increasing within a shard and every replica assigns the same ones. Arrival times come
+//! increasing within a shard and every replica assigns the same ones. The records one
+//! command appends to a shard are stored together, as one or more *batches* of at most
+//! [`BATCH_MAX_BYTES`] each, keyed by the position of their last record: a read from any
+//! position seeks to the first batch whose last position is at or after it, and one key
+//! per batch (not per record) is what the state machine, RocksDB's memtables and its
+//! compactions handle. A batch's records share its arrival time. Arrival times come
 //! from the command's clock, never below the log's last one, so they never decrease along
 //! the log (AT_TIMESTAMP finds its place by bisection). A closed log (its shard was split
 //! or merged) refuses puts; reads go on until its end. Trimming removes the oldest records
@@ -20,12 +25,19 @@ use super::model::{
     Incarnation, SequenceNumber, ShardId, StreamError, StreamName, SHARD_WRITE_BYTES_PER_SECOND,
     SHARD_WRITE_RECORDS_PER_SECOND,
 };
+use crate::store::keys::prefix_end;
 use crate::store::{decode, encode, StateRead, StateTxn, StoreError};
 
 /// First byte of every stream key in a data group (0 Raft host, 1 KV, 2 objects, 3 queues).
 pub const STREAM_TAG: u8 = 4;
 const KIND_LOG: u8 = 1;
-const KIND_RECORD: u8 = 2;
+/// Kind 2 held one record per key before batches; no code writes or reads it any more.
+const KIND_BATCH: u8 = 3;
+/// Record bytes (data and partition keys) one stored batch holds, at most (a single larger
+/// record gets a batch of its own), so a read from the middle of a batch decodes little.
+pub const BATCH_MAX_BYTES: usize = 256 * 1024;
+/// Batches one read fetches from the store at a time.
+const READ_CHUNK_BATCHES: usize = 16;
 
 /// One shard of one incarnation of a stream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -140,10 +152,67 @@ fn log_key(log: &ShardLogId) -> Vec<u8> {
     space(KIND_LOG, log)
 }
 
-fn record_key(log: &ShardLogId, position: u64) -> Vec<u8> {
-    let mut k = space(KIND_RECORD, log);
-    k.extend_from_slice(&position.to_be_bytes());
+/// The key of the batch whose last record is at `last`.
+fn batch_key(log: &ShardLogId, last: u64) -> Vec<u8> {
+    let mut k = space(KIND_BATCH, log);
+    k.extend_from_slice(&last.to_be_bytes());
     k
+}
+
+/// A stored batch's value: `first position (8) | arrival ms (8) | bincode Vec<NewRecord>`.
+/// The fixed header lets trims and timestamp searches skip decoding the records.
+const BATCH_HEADER: usize = 16;
+
+struct BatchHeader {
+    first: u64,
+    last: u64,
+    arrival_ms: u64,
+}
+
+fn encode_batch(first: u64, arrival_ms: u64, records: &[NewRecord]) -> Vec<u8> {
+    let body = encode(&records);
+    let mut value = Vec::with_capacity(BATCH_HEADER + body.len());
+    value.extend_from_slice(&first.to_be_bytes());
+    value.extend_from_slice(&arrival_ms.to_be_bytes());
+    value.extend_from_slice(&body);
+    value
+}
+
+fn batch_header(key: &[u8], value: &[u8]) -> Result<BatchHeader, StoreError> {
+    let corrupt = || StoreError::corrupt("stream batch", "short key or value");
+    let last = position_of(key).ok_or_else(corrupt)?;
+    let (Some(first), Some(arrival)) = (value.get(..8), value.get(8..BATCH_HEADER)) else {
+        return Err(corrupt());
+    };
+    let first = u64::from_be_bytes(first.try_into().map_err(|_| corrupt())?);
+    let arrival_ms = u64::from_be_bytes(arrival.try_into().map_err(|_| corrupt())?);
+    if first > last || first == 0 {
+        return Err(StoreError::corrupt(
+            "stream batch",
+            format!("positions {first}..={last}"),
+        ));
+    }
+    Ok(BatchHeader {
+        first,
+        last,
+        arrival_ms,
+    })
+}
+
+fn batch_records(header: &BatchHeader, value: &[u8]) -> Result<Vec<NewRecord>, StoreError> {
+    let records: Vec<NewRecord> = decode("stream batch", &value[BATCH_HEADER..])?;
+    if records.len() as u64 != header.last - header.first + 1 {
+        return Err(StoreError::corrupt(
+            "stream batch",
+            format!(
+                "{} records for positions {}..={}",
+                records.len(),
+                header.first,
+                header.last
+            ),
+        ));
+    }
+    Ok(records)
 }
 
 /// The log a `KIND_LOG` key names.
@@ -176,20 +245,27 @@ fn save(txn: &mut dyn StateTxn, log: &ShardLogId, record: &LogRecord) {
     txn.put(&log_key(log), encode(record));
 }
 
-fn get_record(
+/// The first stored batch ending at or after `position` (the one holding it, when it is
+/// stored), with its value.
+fn batch_from(
     state: &dyn StateRead,
     log: &ShardLogId,
     position: u64,
-) -> Result<Option<StoredRecord>, StoreError> {
-    match state.get(&record_key(log, position))? {
-        Some(b) => Ok(Some(decode("stream record", &b)?)),
+) -> Result<Option<(BatchHeader, Vec<u8>)>, StoreError> {
+    let prefix = space(KIND_BATCH, log);
+    match state
+        .scan(&prefix, &batch_key(log, position), 1)?
+        .into_iter()
+        .next()
+    {
+        Some((key, value)) => Ok(Some((batch_header(&key, &value)?, value))),
         None => Ok(None),
     }
 }
 
 /// Append records; with `enforce_limits`, records past the shard's write limit in the
 /// current second are refused one by one (ProvisionedThroughputExceeded), the others
-/// appended in order.
+/// appended in order, in batches of at most [`BATCH_MAX_BYTES`].
 pub fn append(
     txn: &mut dyn StateTxn,
     log: &ShardLogId,
@@ -211,11 +287,23 @@ pub fn append(
         };
     }
     let mut out = Vec::with_capacity(records.len());
+    let mut batch: Vec<NewRecord> = Vec::new();
+    let mut batch_bytes = 0;
+    let flush = |txn: &mut dyn StateTxn, batch: &mut Vec<NewRecord>, next: u64| {
+        if !batch.is_empty() {
+            let first = next - batch.len() as u64;
+            txn.put(
+                &batch_key(log, next - 1),
+                encode_batch(first, arrival_ms, batch),
+            );
+            batch.clear();
+        }
+    };
     for record in records {
-        let size = record.size_bytes() as u64;
+        let size = record.size_bytes();
         if enforce_limits
             && (state.window.records + 1 > SHARD_WRITE_RECORDS_PER_SECOND
-                || state.window.bytes + size > SHARD_WRITE_BYTES_PER_SECOND)
+                || state.window.bytes + size as u64 > SHARD_WRITE_BYTES_PER_SECOND)
         {
             out.push(Err(StreamError::ProvisionedThroughputExceeded(
                 log.shard.to_string(),
@@ -223,21 +311,21 @@ pub fn append(
             )));
             continue;
         }
+        if !batch.is_empty() && batch_bytes + size > BATCH_MAX_BYTES {
+            flush(txn, &mut batch, state.next_position);
+            batch_bytes = 0;
+        }
         state.window.records += 1;
-        state.window.bytes += size;
-        let position = state.next_position;
-        state.next_position += 1;
-        let stored = StoredRecord {
-            partition_key: record.partition_key,
-            data: record.data,
-            arrival_ms,
-        };
-        txn.put(&record_key(log, position), encode(&stored));
+        state.window.bytes += size as u64;
         out.push(Ok(SequenceNumber {
             shard: log.shard.0,
-            position,
+            position: state.next_position,
         }));
+        state.next_position += 1;
+        batch_bytes += size;
+        batch.push(record);
     }
+    flush(txn, &mut batch, state.next_position);
     state.last_arrival_ms = arrival_ms;
     save(txn, log, &state);
     Ok(AppendOutcome::Appended(out))
@@ -267,29 +355,52 @@ pub fn read(
     let start = from_position.max(record.first_position);
     let mut records = Vec::new();
     let mut bytes = 0;
-    let mut next = from_position;
-    if start < record.next_position && limit > 0 {
-        let prefix = space(KIND_RECORD, log);
-        let from = record_key(log, start);
-        // Positions from `first_position` on are dense: the scan meets no deleted keys.
-        let want = limit.min((record.next_position - start) as usize);
-        for (key, value) in state.scan(&prefix, &from, want)? {
-            let Some(position) = position_of(&key) else {
-                continue;
-            };
-            let stored: StoredRecord = decode("stream record", &value)?;
-            bytes += stored.data.len() + stored.partition_key.len();
-            if bytes > max_bytes && !records.is_empty() {
-                break;
+    let mut next = start;
+    let prefix = space(KIND_BATCH, log);
+    'pages: while next < record.next_position && records.len() < limit {
+        // A batch holds at least one record: never more batches than records wanted.
+        let want = (limit - records.len()).min(READ_CHUNK_BATCHES);
+        let chunk = state.scan(&prefix, &batch_key(log, next), want)?;
+        let Some(first_found) = chunk.first() else {
+            next = gap_end(state, log, next, None)?;
+            continue;
+        };
+        let found = batch_header(&first_found.0, &first_found.1)?.first;
+        if found > next {
+            next = gap_end(state, log, next, Some(found))?;
+            continue;
+        }
+        for (key, value) in chunk {
+            let header = batch_header(&key, &value)?;
+            if header.first > next {
+                // The next chunk starts at the gap and deals with it.
+                continue 'pages;
             }
-            next = position + 1;
-            records.push(ReadRecord {
-                sequence: SequenceNumber {
-                    shard: log.shard.0,
-                    position,
-                },
-                record: stored,
-            });
+            let arrival_ms = header.arrival_ms;
+            let skip = (next - header.first) as usize;
+            for (offset, r) in batch_records(&header, &value)?
+                .into_iter()
+                .enumerate()
+                .skip(skip)
+            {
+                bytes += r.size_bytes();
+                if records.len() >= limit || (bytes > max_bytes && !records.is_empty()) {
+                    break 'pages;
+                }
+                let position = header.first + offset as u64;
+                next = position + 1;
+                records.push(ReadRecord {
+                    sequence: SequenceNumber {
+                        shard: log.shard.0,
+                        position,
+                    },
+                    record: StoredRecord {
+                        partition_key: r.partition_key,
+                        data: r.data,
+                        arrival_ms,
+                    },
+                });
+            }
         }
     }
     if records.is_empty() {
@@ -302,75 +413,85 @@ pub fn read(
     })
 }
 
+/// Where a read that found nothing stored at `next` goes on: a trim that ran since the read
+/// loaded the log moved its first position past `next` (go on from there, to `found` at
+/// most); anything else is a hole in the log, which is corruption.
+fn gap_end(
+    state: &dyn StateRead,
+    log: &ShardLogId,
+    next: u64,
+    found: Option<u64>,
+) -> Result<u64, StoreError> {
+    let now = load(state, log)?;
+    if now.first_position > next {
+        return Ok(found.map_or(now.first_position, |f| f.min(now.first_position)));
+    }
+    Err(StoreError::corrupt(
+        "stream log",
+        format!(
+            "shard log {}/{} has no record at position {next} (first {}, next {})",
+            log.stream, log.shard, now.first_position, now.next_position
+        ),
+    ))
+}
+
 fn position_of(key: &[u8]) -> Option<u64> {
     let b: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
     Some(u64::from_be_bytes(b))
 }
 
 /// The first position whose record arrived at or after `at_ms` (the log's next position
-/// when none did).
+/// when none did). Arrival times never decrease along the log, so batches are bisected by
+/// position, reading only their headers.
 pub fn position_at(state: &dyn StateRead, log: &ShardLogId, at_ms: u64) -> Result<u64, StoreError> {
     let record = load(state, log)?;
     let (mut lo, mut hi) = (record.first_position, record.next_position);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        match get_record(state, log, mid)? {
-            Some(r) if r.arrival_ms >= at_ms => hi = mid,
-            Some(_) => lo = mid + 1,
-            // A hole would mean a trim raced this read; treat it as older.
-            None => lo = mid + 1,
+        match batch_from(state, log, mid)? {
+            // Every record of the batch holding `mid` arrived with it.
+            Some((b, _)) if b.first <= mid && b.arrival_ms >= at_ms => hi = b.first.max(lo),
+            Some((b, _)) if b.first <= mid => lo = b.last + 1,
+            // Nothing stored at `mid` (a trim raced this read): treat it as older.
+            _ => lo = mid + 1,
         }
     }
     Ok(lo)
 }
 
-/// Remove records that arrived before `before_ms` (at most `limit`); returns how many.
-pub fn trim(
-    txn: &mut dyn StateTxn,
-    log: &ShardLogId,
-    before_ms: u64,
-    limit: usize,
-) -> Result<usize, StoreError> {
+/// Remove the records that arrived before `before_ms`; returns how many went. Whole
+/// batches go (a batch's records share its arrival time), with one range delete whatever
+/// their number, so the command stays small and its apply cheap.
+pub fn trim(txn: &mut dyn StateTxn, log: &ShardLogId, before_ms: u64) -> Result<u64, StoreError> {
     let mut state = load(txn, log)?;
-    let mut removed = 0;
-    while removed < limit && state.first_position < state.next_position {
-        let position = state.first_position;
-        match get_record(txn, log, position)? {
-            Some(r) if r.arrival_ms >= before_ms => break,
-            Some(_) => {
-                txn.delete(&record_key(log, position));
-                removed += 1;
-            }
-            None => {}
-        }
-        state.first_position += 1;
+    let cut = position_at(txn, log, before_ms)?;
+    if cut <= state.first_position {
+        return Ok(0);
     }
-    if removed > 0 {
-        save(txn, log, &state);
-    }
+    // Every batch ending below `cut` arrived before `before_ms`; `cut` starts a batch.
+    txn.delete_range(&batch_key(log, 0), &batch_key(log, cut));
+    let removed = cut - state.first_position;
+    state.first_position = cut;
+    save(txn, log, &state);
     Ok(removed)
 }
 
-/// Remove a dead incarnation's log: up to `limit` records, then the log itself. Returns
-/// whether the log is gone.
-pub fn drop_log(
-    txn: &mut dyn StateTxn,
-    log: &ShardLogId,
-    limit: usize,
-) -> Result<bool, StoreError> {
-    let mut state = load(txn, log)?;
-    let mut removed = 0;
-    while removed < limit && state.first_position < state.next_position {
-        txn.delete(&record_key(log, state.first_position));
-        state.first_position += 1;
-        removed += 1;
-    }
-    if state.first_position < state.next_position {
-        save(txn, log, &state);
-        return Ok(false);
-    }
+/// Remove a dead incarnation's log, its records and then the log itself, with one range
+/// delete.
+pub fn drop_log(txn: &mut dyn StateTxn, log: &ShardLogId) {
+    let space = space(KIND_BATCH, log);
+    let end = prefix_end(&space).unwrap_or_else(|| space_end(&space));
+    txn.delete_range(&space, &end);
     txn.delete(&log_key(log));
-    Ok(true)
+}
+
+/// The end of a key space whose every byte is 0xff (never the case: spaces start with
+/// [`STREAM_TAG`]), kept total so no input can panic.
+fn space_end(space: &[u8]) -> Vec<u8> {
+    let mut end = space.to_vec();
+    end.push(0xff);
+    end.resize(end.len() + 16, 0xff);
+    end
 }
 
 /// The logs of this group after `after` (in key order), up to `limit`.
@@ -395,7 +516,7 @@ pub fn list(
         };
         let log: LogRecord = decode("shard log", &value)?;
         let oldest_arrival_ms = if log.first_position < log.next_position {
-            get_record(state, &id, log.first_position)?.map(|r| r.arrival_ms)
+            batch_from(state, &id, log.first_position)?.map(|(b, _)| b.arrival_ms)
         } else {
             None
         };
@@ -553,8 +674,8 @@ mod tests {
         let mut st = MemState::default();
         put(&mut st, &id(0), 2, 10);
         put(&mut st, &id(0), 2, 20);
-        assert_eq!(trim(&mut st, &id(0), 15, 100).unwrap(), 2);
-        assert_eq!(trim(&mut st, &id(0), 15, 100).unwrap(), 0);
+        assert_eq!(trim(&mut st, &id(0), 15).unwrap(), 2);
+        assert_eq!(trim(&mut st, &id(0), 15).unwrap(), 0);
         let page = read(&st, &id(0), 1, 10, 1 << 20).unwrap();
         assert_eq!(
             page.records
@@ -564,9 +685,14 @@ mod tests {
             [3, 4]
         );
         assert_eq!(page.log.first_position, 3);
-        // A bounded trim goes on where it stopped.
-        assert_eq!(trim(&mut st, &id(0), 100, 1).unwrap(), 1);
-        assert_eq!(trim(&mut st, &id(0), 100, 1).unwrap(), 1);
+        // A read from a trimmed position starts at the first record kept.
+        assert_eq!(
+            read(&st, &id(0), 1, 1, 1 << 20).unwrap().records[0]
+                .sequence
+                .position,
+            3
+        );
+        assert_eq!(trim(&mut st, &id(0), 100).unwrap(), 2);
         assert!(read(&st, &id(0), 0, 10, 1 << 20)
             .unwrap()
             .records
@@ -576,9 +702,11 @@ mod tests {
     }
 
     #[test]
-    fn logs_are_listed_and_dropped_in_batches() {
+    fn logs_are_listed_and_dropped() {
         let mut st = MemState::default();
-        put(&mut st, &id(0), 5, 10);
+        for _ in 0..5 {
+            put(&mut st, &id(0), 1, 10);
+        }
         put(&mut st, &id(1), 1, 12);
         let logs = list(&st, None, 10).unwrap();
         assert_eq!(
@@ -587,12 +715,129 @@ mod tests {
         );
         assert_eq!(logs[0].oldest_arrival_ms, Some(10));
         assert_eq!(list(&st, Some(&id(0)), 10).unwrap()[0].id, id(1));
-        assert!(!drop_log(&mut st, &id(0), 3).unwrap());
-        assert!(drop_log(&mut st, &id(0), 3).unwrap());
+        drop_log(&mut st, &id(0));
         assert_eq!(list(&st, None, 10).unwrap().len(), 1);
+        assert!(batch_keys(&st, &id(0)).is_empty());
+        assert_eq!(batch_keys(&st, &id(1)), [1]);
         assert!(read(&st, &id(0), 0, 10, 1 << 20)
             .unwrap()
             .records
             .is_empty());
+    }
+
+    fn big(n: usize, size: usize) -> Vec<NewRecord> {
+        (0..n)
+            .map(|i| NewRecord {
+                partition_key: format!("k{i}"),
+                data: vec![i as u8; size],
+            })
+            .collect()
+    }
+
+    fn batch_keys(st: &MemState, log: &ShardLogId) -> Vec<u64> {
+        let prefix = space(KIND_BATCH, log);
+        st.scan(&prefix, &prefix, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| position_of(&k).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn one_append_is_stored_as_few_batches_and_read_from_any_position() {
+        let mut st = MemState::default();
+        put(&mut st, &id(0), 500, 10);
+        // 500 small records: one key, ending at the last position.
+        assert_eq!(batch_keys(&st, &id(0)), [500]);
+        // 100 KiB records: at most BATCH_MAX_BYTES per batch, one record at least.
+        let AppendOutcome::Appended(out) =
+            append(&mut st, &id(0), big(5, 100 * 1024), 20, false).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(out.len(), 5);
+        assert_eq!(batch_keys(&st, &id(0)), [500, 502, 504, 505]);
+        append(&mut st, &id(0), big(1, 600 * 1024), 30, false).unwrap();
+        assert_eq!(batch_keys(&st, &id(0)), [500, 502, 504, 505, 506]);
+        // From the middle of a batch, across batches, a record limit and a byte cap.
+        let page = read(&st, &id(0), 250, 300, 1 << 30).unwrap();
+        let positions: Vec<_> = page.records.iter().map(|r| r.sequence.position).collect();
+        assert_eq!(positions, (250..=506).collect::<Vec<_>>());
+        assert_eq!(page.records[0].record.partition_key, "pk249");
+        assert_eq!(page.records[251].record.data, vec![0u8; 100 * 1024]);
+        assert_eq!(page.records[251].record.arrival_ms, 20);
+        assert_eq!(page.next, 507);
+        let page = read(&st, &id(0), 499, 3, 1 << 30).unwrap();
+        assert_eq!(page.records.len(), 3);
+        assert_eq!(page.next, 502);
+        let page = read(&st, &id(0), 501, 100, 150 * 1024).unwrap();
+        assert_eq!(page.records.len(), 1);
+        assert_eq!(page.next, 502);
+        // Timestamps find the first record of the batch that arrived at or after them.
+        assert_eq!(position_at(&st, &id(0), 10).unwrap(), 1);
+        assert_eq!(position_at(&st, &id(0), 11).unwrap(), 501);
+        assert_eq!(position_at(&st, &id(0), 25).unwrap(), 506);
+        assert_eq!(position_at(&st, &id(0), 31).unwrap(), 507);
+    }
+
+    #[test]
+    fn refused_records_leave_no_gap_in_positions_or_batches() {
+        let mut st = MemState::default();
+        let mut records = big(3, 400 * 1024);
+        records.insert(
+            1,
+            NewRecord {
+                partition_key: "x".into(),
+                data: vec![7; 10],
+            },
+        );
+        // The window has 1 MiB: the third 400 KiB record is refused, the small one is not.
+        let AppendOutcome::Appended(out) = append(&mut st, &id(0), records, 5_000, true).unwrap()
+        else {
+            panic!()
+        };
+        let ok: Vec<_> = out
+            .iter()
+            .map(|r| r.as_ref().map(|s| s.position).ok())
+            .collect();
+        assert_eq!(ok, [Some(1), Some(2), Some(3), None]);
+        let page = read(&st, &id(0), 1, 10, 1 << 30).unwrap();
+        assert_eq!(page.records.len(), 3);
+        assert_eq!(page.records[1].record.data, vec![7; 10]);
+    }
+
+    #[test]
+    fn a_hole_in_the_log_is_reported_as_corruption_not_skipped() {
+        let mut st = MemState::default();
+        put(&mut st, &id(0), 2, 10);
+        put(&mut st, &id(0), 2, 20);
+        put(&mut st, &id(0), 2, 30);
+        st.delete(&batch_key(&id(0), 4));
+        let err = read(&st, &id(0), 1, 10, 1 << 20).unwrap_err().to_string();
+        assert!(err.contains("no record at position 3"), "{err}");
+        let err = read(&st, &id(0), 3, 10, 1 << 20).unwrap_err().to_string();
+        assert!(err.contains("no record at position 3"), "{err}");
+        // Bad stored bytes are an error too, never a panic.
+        st.put(&batch_key(&id(0), 4), vec![0, 1, 2]);
+        assert!(read(&st, &id(0), 3, 10, 1 << 20).is_err());
+        st.put(&batch_key(&id(0), 4), encode_batch(3, 20, &recs(1)));
+        let err = read(&st, &id(0), 3, 10, 1 << 20).unwrap_err().to_string();
+        assert!(err.contains("1 records for positions 3..=4"), "{err}");
+    }
+
+    #[test]
+    fn trims_of_large_logs_remove_whole_batches_in_one_command() {
+        let mut st = MemState::default();
+        for t in 0..10 {
+            put(&mut st, &id(0), 100, t);
+        }
+        assert_eq!(trim(&mut st, &id(0), 3).unwrap(), 300);
+        assert_eq!(load(&st, &id(0)).unwrap().first_position, 301);
+        assert_eq!(batch_keys(&st, &id(0)).first(), Some(&400));
+        assert_eq!(trim(&mut st, &id(0), 3).unwrap(), 0);
+        assert_eq!(list(&st, None, 10).unwrap()[0].oldest_arrival_ms, Some(3));
+        assert_eq!(trim(&mut st, &id(0), 1_000).unwrap(), 700);
+        assert!(batch_keys(&st, &id(0)).is_empty());
+        assert_eq!(list(&st, None, 10).unwrap()[0].oldest_arrival_ms, None);
     }
 }

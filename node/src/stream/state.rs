@@ -13,8 +13,6 @@ use super::model::SequenceNumber;
 use crate::raft::ApplyContext;
 use crate::store::{StateRead, StateTxn, StoreError};
 
-/// Records one Trim or Drop command removes, so each is a bounded Raft entry.
-pub const REMOVE_BATCH: usize = 10_000;
 /// Logs one listing returns.
 pub const MAX_LOGS_LISTED: usize = 1_000;
 
@@ -27,9 +25,9 @@ pub enum StreamCommand {
     },
     /// Close a shard's log before its split or merge is recorded in the catalog.
     Close { log: ShardLogId },
-    /// Remove records that arrived before `before_ms` (retention).
+    /// Remove records that arrived before `before_ms` (retention), all in one command.
     Trim { log: ShardLogId, before_ms: u64 },
-    /// Remove a log whose incarnation is gone from the catalog.
+    /// Remove a log whose incarnation is gone from the catalog, all in one command.
     Drop { log: ShardLogId },
     /// Appends to several logs of one data group (one PutRecords' shards there), each
     /// applied as `Append` would be, its outcome independent of the others'. Answered
@@ -44,8 +42,12 @@ pub enum StreamCommand {
 pub enum StreamReply {
     Appended(AppendOutcome),
     Closed(SequenceNumber),
-    Trimmed(usize),
-    Dropped { gone: bool },
+    /// Records removed.
+    Trimmed(u64),
+    /// Always `gone: true` (a Drop removes the whole log).
+    Dropped {
+        gone: bool,
+    },
     AppendedMany(Vec<AppendOutcome>),
 }
 
@@ -91,11 +93,12 @@ pub fn apply(
         } => StreamReply::Appended(log::append(txn, &log, records, ctx.now_ms, enforce_limits)?),
         StreamCommand::Close { log } => StreamReply::Closed(log::close(txn, &log)?),
         StreamCommand::Trim { log, before_ms } => {
-            StreamReply::Trimmed(log::trim(txn, &log, before_ms, REMOVE_BATCH)?)
+            StreamReply::Trimmed(log::trim(txn, &log, before_ms)?)
         }
-        StreamCommand::Drop { log } => StreamReply::Dropped {
-            gone: log::drop_log(txn, &log, REMOVE_BATCH)?,
-        },
+        StreamCommand::Drop { log } => {
+            log::drop_log(txn, &log);
+            StreamReply::Dropped { gone: true }
+        }
         StreamCommand::AppendMany {
             appends,
             enforce_limits,

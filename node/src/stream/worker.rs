@@ -19,7 +19,7 @@ use super::catalog_state::{PendingReshard, StreamCatalogQuery, StreamCatalogRepl
 use super::log::{LogSummary, ShardLogId};
 use super::model::{Incarnation, StreamError, StreamName};
 use super::service::{now_ms, ServiceError, StreamService};
-use super::state::{StreamCommand, StreamQuery, StreamQueryReply, StreamReply, REMOVE_BATCH};
+use super::state::{StreamCommand, StreamQuery, StreamQueryReply, StreamReply};
 use crate::cluster::META_GROUP;
 use crate::data_group::{DataCommand, DataQuery};
 use crate::meta::{MetaQuery, MetaReply};
@@ -192,33 +192,24 @@ impl StreamWorker {
             for summary in logs {
                 let log = summary.id.clone();
                 match self.fate(&mut cache, &log).await? {
-                    Fate::Drop => loop {
-                        let reply = self
-                            .command(group, StreamCommand::Drop { log: log.clone() })
+                    // One command each: a range delete removes the records, however many.
+                    Fate::Drop => {
+                        self.command(group, StreamCommand::Drop { log: log.clone() })
                             .await?;
-                        if !matches!(reply, StreamReply::Dropped { gone: false }) {
-                            break;
-                        }
-                    },
+                    }
                     Fate::Keep { retention_ms } => {
                         let before_ms = now_ms().saturating_sub(retention_ms);
                         if summary.oldest_arrival_ms.is_none_or(|t| t >= before_ms) {
                             continue;
                         }
-                        loop {
-                            let reply = self
-                                .command(
-                                    group,
-                                    StreamCommand::Trim {
-                                        log: log.clone(),
-                                        before_ms,
-                                    },
-                                )
-                                .await?;
-                            if !matches!(reply, StreamReply::Trimmed(n) if n == REMOVE_BATCH) {
-                                break;
-                            }
-                        }
+                        self.command(
+                            group,
+                            StreamCommand::Trim {
+                                log: log.clone(),
+                                before_ms,
+                            },
+                        )
+                        .await?;
                     }
                 }
             }
