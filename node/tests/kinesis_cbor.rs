@@ -22,8 +22,6 @@ mod sqs_common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_kinesis::error::DisplayErrorContext;
-use aws_sdk_kinesis::types::ConsumerStatus;
 use http::StatusCode;
 use kinesis_common::cbor::{self, bytes, epoch_millis, map, text, Item};
 use kinesis_common::signed::{self, Answer, EventReader, RawClient, CBOR, EVENT_STREAM};
@@ -425,19 +423,7 @@ async fn subscribe_to_shard_in_cbor_pushes_cbor_events() {
         started_ms <= consumer_ms + 1_000 && consumer_ms <= now_ms(),
         "ConsumerCreationTimestamp {consumer_ms} (epoch ms) is not around {started_ms}"
     );
-    eventually("the consumer ACTIVE", Duration::from_secs(30), || async {
-        let d = kinesis
-            .describe_stream_consumer()
-            .consumer_arn(&consumer_arn)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("DescribeStreamConsumer: {}", DisplayErrorContext(&e)));
-        let status = d
-            .consumer_description()
-            .map(|c| c.consumer_status().clone());
-        (status == Some(ConsumerStatus::Active)).then_some(())
-    })
-    .await;
+    wait_consumer_active(&kinesis, &consumer_arn).await;
 
     // ListStreamConsumers with the stream's creation time as tag 1 + epoch milliseconds:
     // the right time lists the consumer, a time a second later is another stream.

@@ -20,7 +20,7 @@ mod sqs_common;
 use std::time::Duration;
 
 use aws_sdk_kinesis::error::DisplayErrorContext;
-use aws_sdk_kinesis::types::{ConsumerStatus, ShardIteratorType};
+use aws_sdk_kinesis::types::ShardIteratorType;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::{StatusCode, Version};
@@ -52,19 +52,7 @@ async fn subscribe_to_shard_and_every_operation_answer_over_h2c() {
         .expect("Consumer")
         .consumer_arn()
         .to_string();
-    eventually("the consumer ACTIVE", Duration::from_secs(30), || async {
-        let d = kinesis
-            .describe_stream_consumer()
-            .consumer_arn(&consumer)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("DescribeStreamConsumer: {}", DisplayErrorContext(&e)));
-        let status = d
-            .consumer_description()
-            .map(|c| c.consumer_status().clone());
-        (status == Some(ConsumerStatus::Active)).then_some(())
-    })
-    .await;
+    wait_consumer_active(&kinesis, &consumer).await;
 
     let payloads: Vec<Vec<u8>> = vec![
         b"first over h2".to_vec(),

@@ -93,7 +93,7 @@ impl NodeStore {
         opts.set_keep_log_file_num(4);
         let cfs = COLUMN_FAMILIES
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+            .map(|name| ColumnFamilyDescriptor::new(*name, family_options(name)));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -158,6 +158,23 @@ impl NodeStore {
     pub fn get_cf(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.get_cf(self.cf(cf), key)?)
     }
+}
+
+/// Values at least this large go to blob files in the families that hold large values.
+const MIN_BLOB_BYTES: u64 = 4096;
+
+/// Options of one column family. The Raft log's entries and the state's large values
+/// (stream batches, queue messages, object metadata with many parts) are kept in blob
+/// files: written once when their memtable is flushed, and not rewritten by every
+/// compaction level as values inside SSTs are (only their small keys and references are).
+fn family_options(name: &str) -> Options {
+    let mut opts = Options::default();
+    if name == CF_RAFT_LOG || name == CF_STATE {
+        opts.set_enable_blob_files(true);
+        opts.set_min_blob_size(MIN_BLOB_BYTES);
+        opts.set_enable_blob_gc(true);
+    }
+    opts
 }
 
 /// Encode a value for storage. Encoding our own types cannot fail.

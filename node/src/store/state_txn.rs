@@ -79,6 +79,13 @@ impl StateRead for GroupStateReader<'_> {
     }
 }
 
+/// Remove the keys in `[start, end)` (`start < end`) from a map.
+fn remove_range<V>(map: &mut BTreeMap<Vec<u8>, V>, start: &[u8], end: &[u8]) {
+    let mut from_start = map.split_off(start);
+    let mut from_end = from_start.split_off(end);
+    map.append(&mut from_end);
+}
+
 /// Buffered writes over a base reader; reads see the buffer first.
 ///
 /// Range deletes hide the base's keys in their ranges; point writes made after a range
@@ -198,18 +205,10 @@ impl StateTxn for OverlayTxn<'_> {
     }
 
     fn delete_range(&mut self, start: &[u8], end: &[u8]) {
-        if start >= end {
-            return;
+        if start < end {
+            remove_range(&mut self.writes, start, end);
+            self.ranges.push((start.to_vec(), end.to_vec()));
         }
-        let dropped: Vec<Vec<u8>> = self
-            .writes
-            .range(start.to_vec()..end.to_vec())
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in dropped {
-            self.writes.remove(&key);
-        }
-        self.ranges.push((start.to_vec(), end.to_vec()));
     }
 }
 
@@ -246,14 +245,7 @@ impl StateTxn for MemState {
 
     fn delete_range(&mut self, start: &[u8], end: &[u8]) {
         if start < end {
-            let doomed: Vec<Vec<u8>> = self
-                .map
-                .range(start.to_vec()..end.to_vec())
-                .map(|(k, _)| k.clone())
-                .collect();
-            for key in doomed {
-                self.map.remove(&key);
-            }
+            remove_range(&mut self.map, start, end);
         }
     }
 }

@@ -287,6 +287,23 @@ pub async fn summary(client: &Client, name: &str) -> StreamDescriptionSummary {
         .unwrap_or_else(|| panic!("DescribeStreamSummary {name}: no StreamDescriptionSummary"))
 }
 
+/// Polls DescribeStreamConsumer until the consumer is ACTIVE.
+pub async fn wait_consumer_active(client: &Client, consumer_arn: &str) {
+    eventually("the consumer ACTIVE", Duration::from_secs(30), || async {
+        let d = client
+            .describe_stream_consumer()
+            .consumer_arn(consumer_arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DescribeStreamConsumer: {}", DisplayErrorContext(&e)));
+        let status = d
+            .consumer_description()
+            .map(|c| c.consumer_status().clone());
+        (status == Some(aws_sdk_kinesis::types::ConsumerStatus::Active)).then_some(())
+    })
+    .await;
+}
+
 /// Polls DescribeStreamSummary until the stream is ACTIVE (CREATING and UPDATING pass).
 pub async fn wait_active(client: &Client, name: &str) -> StreamDescriptionSummary {
     eventually(
