@@ -334,3 +334,79 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, Entry};
+
+    use super::*;
+    use crate::store::StoreError;
+
+    /// A service that stores each command under the key "k".
+    struct Echo;
+
+    impl ServiceState for Echo {
+        fn apply(
+            &self,
+            txn: &mut dyn StateTxn,
+            command: &[u8],
+            _ctx: &ApplyContext,
+        ) -> Result<Vec<u8>, StoreError> {
+            txn.put(b"k", command.to_vec());
+            Ok(Vec::new())
+        }
+
+        fn read(&self, state: &dyn StateRead, _query: &[u8]) -> Result<Vec<u8>, StoreError> {
+            Ok(state.get(b"k")?.unwrap_or_default())
+        }
+    }
+
+    fn entry(index: u64) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(Proposal {
+                request_id: u128::from(index),
+                now_ms: 1,
+                command: vec![index as u8; 64],
+            }),
+        }
+    }
+
+    fn unflushed_state_entries(store: &NodeStore) -> u64 {
+        store
+            .db()
+            .property_int_value_cf(store.cf(CF_STATE), "rocksdb.num-entries-active-mem-table")
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn applies_skip_the_wal_until_a_snapshot_flushes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        let mut sm = GroupStateMachine::new(store.clone(), 3, Arc::new(Echo));
+        sm.apply(vec![entry(1), entry(2)]).await.unwrap();
+        // Applied and readable, but only in the memtable: no WAL record holds them.
+        assert_eq!(sm.applied_state().await.unwrap().0.unwrap().index, 2);
+        assert!(unflushed_state_entries(&store) > 0);
+        let wal_bytes: u64 = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum();
+        assert!(
+            wal_bytes < 64,
+            "the applies reached the WAL ({wal_bytes} bytes)"
+        );
+        // A snapshot makes everything it covers durable before the log may be purged.
+        let snapshot = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        assert_eq!(snapshot.meta.last_log_id.unwrap().index, 2);
+        assert_eq!(unflushed_state_entries(&store), 0);
+    }
+}

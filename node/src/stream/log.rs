@@ -429,7 +429,8 @@ fn gap_end(
     Err(StoreError::corrupt(
         "stream log",
         format!(
-            "shard log {}/{} has no record at position {next} (first {}, next {})",
+            "shard log {}/{} has no record at position {next} (first {}, next {}): a hole, \
+             or a log written before 2026-11-24, when each record had its own key",
             log.stream, log.shard, now.first_position, now.next_position
         ),
     ))
