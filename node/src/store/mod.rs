@@ -149,12 +149,6 @@ impl NodeStore {
         Ok(())
     }
 
-    /// Make every logged write so far durable.
-    pub fn sync_wal(&self) -> Result<(), StoreError> {
-        self.db.flush_wal(true)?;
-        Ok(())
-    }
-
     pub fn get_cf(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.get_cf(self.cf(cf), key)?)
     }

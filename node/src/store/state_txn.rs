@@ -151,13 +151,6 @@ impl StateRead for OverlayTxn<'_> {
         let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
         let mut cursor = start.clone();
         while merged.len() < want {
-            if let Some(end) = self.range_end_over(&cursor) {
-                cursor = end.to_vec();
-                if !cursor.starts_with(prefix) {
-                    break;
-                }
-                continue;
-            }
             let rows = self.base.scan(prefix, &cursor, want - merged.len())?;
             let exhausted = rows.len() < want - merged.len();
             // Where to go on: past a range delete met in these rows (the rows after it are

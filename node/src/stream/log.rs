@@ -25,7 +25,6 @@ use super::model::{
     Incarnation, SequenceNumber, ShardId, StreamError, StreamName, SHARD_WRITE_BYTES_PER_SECOND,
     SHARD_WRITE_RECORDS_PER_SECOND,
 };
-use crate::store::keys::prefix_end;
 use crate::store::{decode, encode, StateRead, StateTxn, StoreError};
 
 /// First byte of every stream key in a data group (0 Raft host, 1 KV, 2 objects, 3 queues).
@@ -245,20 +244,20 @@ fn save(txn: &mut dyn StateTxn, log: &ShardLogId, record: &LogRecord) {
     txn.put(&log_key(log), encode(record));
 }
 
-/// The first stored batch ending at or after `position` (the one holding it, when it is
-/// stored), with its value.
+/// The header of the first stored batch ending at or after `position` (the one holding
+/// it, when it is stored).
 fn batch_from(
     state: &dyn StateRead,
     log: &ShardLogId,
     position: u64,
-) -> Result<Option<(BatchHeader, Vec<u8>)>, StoreError> {
+) -> Result<Option<BatchHeader>, StoreError> {
     let prefix = space(KIND_BATCH, log);
     match state
         .scan(&prefix, &batch_key(log, position), 1)?
         .into_iter()
         .next()
     {
-        Some((key, value)) => Ok(Some((batch_header(&key, &value)?, value))),
+        Some((key, value)) => Ok(Some(batch_header(&key, &value)?)),
         None => Ok(None),
     }
 }
@@ -361,19 +360,14 @@ pub fn read(
         // A batch holds at least one record: never more batches than records wanted.
         let want = (limit - records.len()).min(READ_CHUNK_BATCHES);
         let chunk = state.scan(&prefix, &batch_key(log, next), want)?;
-        let Some(first_found) = chunk.first() else {
+        if chunk.is_empty() {
             next = gap_end(state, log, next, None)?;
-            continue;
-        };
-        let found = batch_header(&first_found.0, &first_found.1)?.first;
-        if found > next {
-            next = gap_end(state, log, next, Some(found))?;
             continue;
         }
         for (key, value) in chunk {
             let header = batch_header(&key, &value)?;
             if header.first > next {
-                // The next chunk starts at the gap and deals with it.
+                next = gap_end(state, log, next, Some(header.first))?;
                 continue 'pages;
             }
             let arrival_ms = header.arrival_ms;
@@ -445,14 +439,23 @@ fn position_of(key: &[u8]) -> Option<u64> {
 /// when none did). Arrival times never decrease along the log, so batches are bisected by
 /// position, reading only their headers.
 pub fn position_at(state: &dyn StateRead, log: &ShardLogId, at_ms: u64) -> Result<u64, StoreError> {
-    let record = load(state, log)?;
+    first_arrived_at(state, log, &load(state, log)?, at_ms)
+}
+
+/// [`position_at`] over a log whose record is already loaded.
+fn first_arrived_at(
+    state: &dyn StateRead,
+    log: &ShardLogId,
+    record: &LogRecord,
+    at_ms: u64,
+) -> Result<u64, StoreError> {
     let (mut lo, mut hi) = (record.first_position, record.next_position);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         match batch_from(state, log, mid)? {
             // Every record of the batch holding `mid` arrived with it.
-            Some((b, _)) if b.first <= mid && b.arrival_ms >= at_ms => hi = b.first.max(lo),
-            Some((b, _)) if b.first <= mid => lo = b.last + 1,
+            Some(b) if b.first <= mid && b.arrival_ms >= at_ms => hi = b.first.max(lo),
+            Some(b) if b.first <= mid => lo = b.last + 1,
             // Nothing stored at `mid` (a trim raced this read): treat it as older.
             _ => lo = mid + 1,
         }
@@ -465,7 +468,7 @@ pub fn position_at(state: &dyn StateRead, log: &ShardLogId, at_ms: u64) -> Resul
 /// their number, so the command stays small and its apply cheap.
 pub fn trim(txn: &mut dyn StateTxn, log: &ShardLogId, before_ms: u64) -> Result<u64, StoreError> {
     let mut state = load(txn, log)?;
-    let cut = position_at(txn, log, before_ms)?;
+    let cut = first_arrived_at(txn, log, &state, before_ms)?;
     if cut <= state.first_position {
         return Ok(0);
     }
@@ -478,21 +481,10 @@ pub fn trim(txn: &mut dyn StateTxn, log: &ShardLogId, before_ms: u64) -> Result<
 }
 
 /// Remove a dead incarnation's log, its records and then the log itself, with one range
-/// delete.
+/// delete (positions count up from 1 and never reach `u64::MAX`).
 pub fn drop_log(txn: &mut dyn StateTxn, log: &ShardLogId) {
-    let space = space(KIND_BATCH, log);
-    let end = prefix_end(&space).unwrap_or_else(|| space_end(&space));
-    txn.delete_range(&space, &end);
+    txn.delete_range(&batch_key(log, 0), &batch_key(log, u64::MAX));
     txn.delete(&log_key(log));
-}
-
-/// The end of a key space whose every byte is 0xff (never the case: spaces start with
-/// [`STREAM_TAG`]), kept total so no input can panic.
-fn space_end(space: &[u8]) -> Vec<u8> {
-    let mut end = space.to_vec();
-    end.push(0xff);
-    end.resize(end.len() + 16, 0xff);
-    end
 }
 
 /// The logs of this group after `after` (in key order), up to `limit`.
@@ -517,7 +509,7 @@ pub fn list(
         };
         let log: LogRecord = decode("shard log", &value)?;
         let oldest_arrival_ms = if log.first_position < log.next_position {
-            batch_from(state, &id, log.first_position)?.map(|(b, _)| b.arrival_ms)
+            batch_from(state, &id, log.first_position)?.map(|b| b.arrival_ms)
         } else {
             None
         };
