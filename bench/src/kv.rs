@@ -19,6 +19,8 @@ use stratus_proto::kv::{kv_client::KvClient, GetRequest, PutRequest};
 use tokio::task::JoinSet;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::tally::{join_clients, ClientTally};
+
 /// All keys this benchmark writes start with this.
 pub const KEY_PREFIX: &str = "bench/";
 
@@ -115,6 +117,24 @@ pub struct PhaseOutcome {
     pub written_keys: Vec<Vec<u8>>,
 }
 
+impl ClientTally for PhaseOutcome {
+    fn merge(&mut self, other: Self) {
+        self.latencies.extend(other.latencies);
+        self.ops += other.ops;
+        self.errors += other.errors;
+        self.misses += other.misses;
+        self.written_keys.extend(other.written_keys);
+        if self.error_sample.is_none() {
+            self.error_sample = other.error_sample;
+        }
+    }
+
+    fn task_failed(&mut self, error: String) {
+        self.errors += 1;
+        self.error_sample.get_or_insert(error);
+    }
+}
+
 /// The request a phase repeats.
 #[derive(Debug, Clone)]
 enum Operation {
@@ -175,27 +195,7 @@ async fn run_phase(target: &KvTarget, spec: &PhaseSpec, operation: Operation) ->
         let kv = KvClient::new(target.channel_for(client));
         tasks.spawn(client_loop(kv, operation.clone(), limits.clone()));
     }
-    let mut total = PhaseOutcome::default();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(tally) => {
-                total.latencies.extend(tally.latencies);
-                total.ops += tally.ops;
-                total.errors += tally.errors;
-                total.misses += tally.misses;
-                total.written_keys.extend(tally.written_keys);
-                if total.error_sample.is_none() {
-                    total.error_sample = tally.error_sample;
-                }
-            }
-            Err(join_error) => {
-                total.errors += 1;
-                total
-                    .error_sample
-                    .get_or_insert_with(|| format!("client task failed: {join_error}"));
-            }
-        }
-    }
+    let mut total = join_clients(tasks, PhaseOutcome::default()).await;
     total.elapsed = started.elapsed();
     total
 }

@@ -18,3 +18,4 @@ pub mod report;
 pub mod s3;
 pub mod sdk;
 pub mod sqs;
+pub mod tally;

@@ -30,6 +30,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tonic::transport::Endpoint;
 
+use crate::tally::{join_clients, ClientTally};
+
 /// Pause after a failed commit, so a stuck volume does not turn into a busy loop.
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
 
@@ -84,6 +86,23 @@ pub struct CommitOutcome {
     pub error_sample: Option<String>,
 }
 
+impl ClientTally for CommitOutcome {
+    fn merge(&mut self, other: Self) {
+        self.latencies.extend(other.latencies);
+        self.ops += other.ops;
+        self.errors += other.errors;
+        self.unknown += other.unknown;
+        if self.error_sample.is_none() {
+            self.error_sample = other.error_sample;
+        }
+    }
+
+    fn task_failed(&mut self, error: String) {
+        self.errors += 1;
+        self.error_sample.get_or_insert(error);
+    }
+}
+
 struct Limits {
     deadline: Instant,
     issued: AtomicU64,
@@ -114,26 +133,7 @@ pub async fn run_commits(db: &Arc<Db>, prefix: &str, spec: &CommitSpec) -> Commi
             limits.clone(),
         ));
     }
-    let mut total = CommitOutcome::default();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(tally) => {
-                total.latencies.extend(tally.latencies);
-                total.ops += tally.ops;
-                total.errors += tally.errors;
-                total.unknown += tally.unknown;
-                if total.error_sample.is_none() {
-                    total.error_sample = tally.error_sample;
-                }
-            }
-            Err(join_error) => {
-                total.errors += 1;
-                total
-                    .error_sample
-                    .get_or_insert_with(|| format!("client task failed: {join_error}"));
-            }
-        }
-    }
+    let mut total = join_clients(tasks, CommitOutcome::default()).await;
     total.elapsed = started.elapsed();
     total
 }

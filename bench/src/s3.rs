@@ -31,6 +31,7 @@ use rand::Rng;
 use tokio::task::JoinSet;
 
 use crate::sdk::{error_text, AwsCredentials};
+use crate::tally::{join_clients, ClientTally};
 
 /// Every bucket this benchmark makes starts with this.
 pub const BUCKET_PREFIX: &str = "stratus-bench-";
@@ -211,6 +212,25 @@ pub struct S3Outcome {
     pub written_keys: Vec<String>,
 }
 
+impl ClientTally for S3Outcome {
+    fn merge(&mut self, other: Self) {
+        self.latencies.extend(other.latencies);
+        self.first_byte.extend(other.first_byte);
+        self.ops += other.ops;
+        self.bytes += other.bytes;
+        self.errors += other.errors;
+        self.written_keys.extend(other.written_keys);
+        if self.error_sample.is_none() {
+            self.error_sample = other.error_sample;
+        }
+    }
+
+    fn task_failed(&mut self, error: String) {
+        self.errors += 1;
+        self.error_sample.get_or_insert(error);
+    }
+}
+
 /// The request a phase repeats.
 #[derive(Debug, Clone)]
 enum Operation {
@@ -286,28 +306,7 @@ async fn run_phase(target: &S3Target, spec: &S3PhaseSpec, operation: Operation) 
             limits.clone(),
         ));
     }
-    let mut total = S3Outcome::default();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(tally) => {
-                total.latencies.extend(tally.latencies);
-                total.first_byte.extend(tally.first_byte);
-                total.ops += tally.ops;
-                total.bytes += tally.bytes;
-                total.errors += tally.errors;
-                total.written_keys.extend(tally.written_keys);
-                if total.error_sample.is_none() {
-                    total.error_sample = tally.error_sample;
-                }
-            }
-            Err(join_error) => {
-                total.errors += 1;
-                total
-                    .error_sample
-                    .get_or_insert_with(|| format!("client task failed: {join_error}"));
-            }
-        }
-    }
+    let mut total = join_clients(tasks, S3Outcome::default()).await;
     total.elapsed = started.elapsed();
     total
 }

@@ -48,6 +48,7 @@ use tokio::task::JoinSet;
 
 use crate::cpu::{CpuMeter, CpuUse};
 use crate::sdk::{error_text, AwsCredentials};
+use crate::tally::{join_clients, ClientTally};
 
 /// Every queue this benchmark makes starts with this.
 pub const QUEUE_PREFIX: &str = "stratus-bench-";
@@ -251,17 +252,8 @@ pub struct SqsOutcome {
     pub error_sample: Option<String>,
 }
 
-impl SqsOutcome {
-    /// Messages whose delete was acknowledged within the window.
-    pub fn completed(&self) -> u64 {
-        self.deletes.messages
-    }
-
-    pub fn errors(&self) -> u64 {
-        self.sends.errors + self.receives.errors + self.deletes.errors
-    }
-
-    fn merge(&mut self, other: SqsOutcome) {
+impl ClientTally for SqsOutcome {
+    fn merge(&mut self, other: Self) {
         self.end_to_end.extend(other.end_to_end);
         self.sends.merge(other.sends);
         self.receives.merge(other.receives);
@@ -272,6 +264,22 @@ impl SqsOutcome {
         if self.error_sample.is_none() {
             self.error_sample = other.error_sample;
         }
+    }
+
+    /// A failed client's counts are lost; its error is only a sample.
+    fn task_failed(&mut self, error: String) {
+        self.note_error(error);
+    }
+}
+
+impl SqsOutcome {
+    /// Messages whose delete was acknowledged within the window.
+    pub fn completed(&self) -> u64 {
+        self.deletes.messages
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.sends.errors + self.receives.errors + self.deletes.errors
     }
 
     fn note_error(&mut self, error: String) {
@@ -333,19 +341,13 @@ pub async fn run_phase(target: &SqsTarget, url: &str, spec: &SqsPhaseSpec) -> Sq
     let cpu_first_half = meter.stop();
     tokio::time::sleep_until(phase.deadline.into()).await;
     let cpu = meter.stop();
-    let mut total = SqsOutcome {
+    let total = SqsOutcome {
         window: spec.duration,
         cpu,
         cpu_first_half,
         ..SqsOutcome::default()
     };
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(tally) => total.merge(tally),
-            Err(join_error) => total.note_error(format!("client task failed: {join_error}")),
-        }
-    }
-    total
+    join_clients(tasks, total).await
 }
 
 /// The body of message `id`, whose send started `sent_after` after the phase began.
