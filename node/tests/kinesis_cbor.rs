@@ -35,6 +35,13 @@ async fn ok(client: &RawClient, edge: &str, operation: &str, body: &Item) -> Ite
     decoded_ok(operation, &answer)
 }
 
+/// GetShardIterator with `request`, then the first GetRecords page of that iterator.
+async fn first_page(client: &RawClient, edge: &str, request: &Item) -> Item {
+    let it = ok(client, edge, "GetShardIterator", request).await;
+    let iterator = map(vec![("ShardIterator", it.at("ShardIterator").clone())]);
+    ok(client, edge, "GetRecords", &iterator).await
+}
+
 fn decoded_ok(operation: &str, answer: &Answer) -> Item {
     assert_eq!(
         answer.status,
@@ -177,22 +184,14 @@ async fn cbor_requests_and_answers_carry_bytes_and_epoch_millis() {
     let mut arrivals: Vec<(String, u64)> = Vec::new();
     let finished_ms = now_ms();
     for shard in ["shardId-000000000000", "shardId-000000000001"] {
-        let it = ok(
+        let page = first_page(
             &raw,
             &edge,
-            "GetShardIterator",
             &map(vec![
                 ("StreamName", text(STREAM)),
                 ("ShardId", text(shard)),
                 ("ShardIteratorType", text("TRIM_HORIZON")),
             ]),
-        )
-        .await;
-        let page = ok(
-            &raw,
-            &edge,
-            "GetRecords",
-            &map(vec![("ShardIterator", it.at("ShardIterator").clone())]),
         )
         .await;
         assert!(matches!(page.at("MillisBehindLatest"), Item::Uint(_)));
@@ -239,23 +238,15 @@ async fn cbor_requests_and_answers_carry_bytes_and_epoch_millis() {
         .max_by(|a, b| seq_cmp(&a.0, &b.0))
         .cloned()
         .expect("pk-1's shard holds records");
-    let it = ok(
+    let page = first_page(
         &raw,
         &edge,
-        "GetShardIterator",
         &map(vec![
             ("StreamName", text(STREAM)),
             ("ShardId", text(&target_shard)),
             ("ShardIteratorType", text("AT_TIMESTAMP")),
             ("Timestamp", epoch_millis(target_ms)),
         ]),
-    )
-    .await;
-    let page = ok(
-        &raw,
-        &edge,
-        "GetRecords",
-        &map(vec![("ShardIterator", it.at("ShardIterator").clone())]),
     )
     .await;
     let from_time: Vec<&str> = page
